@@ -1,0 +1,153 @@
+"""The rule catalog: one YAML file per check under ``rules/``, validated by its schema.
+
+The catalog is the single source of rule metadata: ``mlaudit rule``, SARIF rule
+descriptions, scoring weights and the vocabularies checks match against all come from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SECTIONS: dict[str, str] = {
+    "model-development": "Model development",
+    "data": "Data pipeline",
+    "serving": "Serving infrastructure",
+    "monitoring": "Monitoring and logging",
+    "deployment": "Deployment strategy",
+    "cicd": "CI/CD for ML",
+    "container": "Container",
+    "tool": "The tool itself",
+}
+
+TRAITS = ("TRAINS", "SERVES", "CONTAINER", "CI", "DEPLOYS", "INGESTS")
+
+
+class CatalogError(Exception):
+    """The catalog on disk is broken: a packaging or development error, not a user one."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    section: str
+    severity: str
+    weight: int
+    scope: str
+    applies_when: str
+    summary: str
+    rationale: str
+    remediation: dict[str, str]
+    references: list[dict[str, str]]
+    precision: str = "high"
+    tags: list[str] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
+    security_severity: str | None = None
+
+    def applies(self, traits: set[str]) -> bool:
+        """Evaluate the ``applies-when`` expression (left to right) over present traits."""
+        words = self.applies_when.split()
+        if words == ["always"]:
+            return True
+        result = words[0] in traits
+        for op, trait in zip(words[1::2], words[2::2], strict=False):
+            result = (result and trait in traits) if op == "and" else (result or trait in traits)
+        return result
+
+    def vocab(self, key: str) -> list[str]:
+        return self.vocabulary.get(key, [])
+
+
+def rules_dir() -> Path:
+    """The catalog shipped in the wheel (mlaudit/rules), else the source tree's rules/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if (candidate / "schema.json").is_file():
+            return candidate
+    raise CatalogError(f"rule catalog not found next to {here}")
+
+
+def _rule_from_data(data: dict[str, Any]) -> Rule:
+    return Rule(
+        code=data["code"],
+        name=data["name"],
+        section=data["section"],
+        severity=data["severity"],
+        weight=data["weight"],
+        scope=data["scope"],
+        applies_when=data["applies-when"],
+        summary=data["summary"].strip(),
+        rationale=data["rationale"].strip(),
+        remediation={k: str(v) for k, v in data["remediation"].items()},
+        references=list(data.get("references", [])),
+        precision=data.get("precision", "high"),
+        tags=list(data.get("tags", [])),
+        related=list(data.get("related", [])),
+        vocabulary={k: list(v) for k, v in (data.get("vocabulary") or {}).items()},
+        security_severity=data.get("security-severity"),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def load_catalog() -> dict[str, Rule]:
+    """All rules by code, each validated against ``rules/schema.json``."""
+    import jsonschema
+    import yaml
+
+    directory = rules_dir()
+    schema = json.loads((directory / "schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    rules: dict[str, Rule] = {}
+    for path in sorted(directory.glob("ML*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].path) or "(top level)"
+            raise CatalogError(f"{path.name}: {where}: {errors[0].message}")
+        if path.stem != data["code"]:
+            raise CatalogError(f"{path.name}: file name does not match code {data['code']}")
+        rule = _rule_from_data(data)
+        rules[rule.code] = rule
+    names = [r.name for r in rules.values()]
+    if len(names) != len(set(names)):
+        raise CatalogError("rule names in the catalog are not unique")
+    return rules
+
+
+@functools.lru_cache(maxsize=1)
+def load_traits_vocabulary() -> dict[str, dict[str, list[str]]]:
+    """What each trait looks for (``rules/traits.yaml``), as data like rule vocabularies."""
+    import yaml
+
+    data = yaml.safe_load((rules_dir() / "traits.yaml").read_text(encoding="utf-8"))
+    return {k: {kk: list(vv) for kk, vv in v.items()} for k, v in data.items()}
+
+
+def find_rule(key: str) -> Rule | None:
+    """A rule by code (any case) or by name."""
+    catalog = load_catalog()
+    upper = key.strip().upper()
+    if upper in catalog:
+        return catalog[upper]
+    lower = key.strip().lower()
+    return next((r for r in catalog.values() if r.name == lower), None)
+
+
+def expand_selector(selector: str) -> list[str] | None:
+    """Codes matched by a code, a code prefix (``ML3``) or a name; None when nothing matches."""
+    catalog = load_catalog()
+    rule = find_rule(selector)
+    if rule is not None:
+        return [rule.code]
+    upper = selector.strip().upper()
+    if upper == "ALL":
+        return sorted(catalog)
+    if upper.startswith("ML"):
+        codes = sorted(c for c in catalog if c.startswith(upper))
+        return codes or None
+    return None

@@ -1,0 +1,299 @@
+"""1xx: model development — experiment tracking, seeds, pinned environments."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mlaudit.catalog import Rule, load_traits_vocabulary
+from mlaudit.checks import check
+from mlaudit.index.facts import Call, FileFacts
+from mlaudit.project import Project
+from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
+from mlaudit.results import Evidence, Finding, Outcome
+
+MAX_EVIDENCE = 5
+
+
+def _training_anchor(project: Project) -> Evidence | None:
+    trains = project.traits.get("TRAINS")
+    return trains.evidence[0] if trains and trains.evidence else None
+
+
+# -- ML101 -------------------------------------------------------------------------------
+@check("ML101")
+def experiment_tracking(project: Project, rule: Rule) -> Outcome:
+    """Training logs params/metrics to a tracker; imported-only or tensorboard is partial."""
+    trackers = rule.vocab("tracker-modules")
+    log_calls = rule.vocab("log-calls")
+    partial_calls = rule.vocab("partial-calls")
+    logged: list[Evidence] = []
+    partial: list[Evidence] = []
+    imported: list[Evidence] = []
+    for info in project.modules():
+        for imp in info.facts.imports:
+            if imp.module.split(".")[0] in trackers and len(imported) < MAX_EVIDENCE:
+                imported.append(Evidence(f"imports {imp.module}", info.path, imp.line))
+                break
+        for call in info.facts.calls:
+            name = project.call_name(info.path, call)
+            # partial-calls first: logger wildcards also cover the TensorBoard loggers.
+            if match_any(name, partial_calls):
+                partial.append(Evidence(f"{name}() writes TensorBoard summaries", info.path,
+                                        call.line))
+            elif match_any(name, log_calls):
+                logged.append(Evidence(f"{name}() logs to a tracker", info.path, call.line))
+            else:
+                report_to = call.kwargs.get("report_to")
+                values = (
+                    [report_to.value] if report_to is not None and report_to.kind == "const"
+                    else (report_to.items or []) if report_to is not None else []
+                )
+                named = [v for v in values if isinstance(v, str) and v in trackers]
+                if named:
+                    logged.append(Evidence(f"{name}(report_to={named[0]!r}) logs through the "
+                                           "framework's integration", info.path, call.line))
+    if logged:
+        return Outcome("pass", f"{len(logged)} tracker logging call(s)", logged[:MAX_EVIDENCE])
+    if partial:
+        return Outcome("partial", "only TensorBoard summaries: no experiment tracker records "
+                       "params and metrics per run", partial[:MAX_EVIDENCE])
+    if imported:
+        return Outcome("partial", "a tracker is imported but nothing is logged to it",
+                       imported[:MAX_EVIDENCE])
+    anchor = _training_anchor(project)
+    return Outcome("fail", "models are trained but no params or metrics are logged to an "
+                   "experiment tracker", [anchor] if anchor else [], anchor=anchor)
+
+
+# -- ML102 -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Site:
+    path: str
+    call: Call
+    name: str
+
+
+class _EntryPointWalk:
+    """The calls an entry point runs, in approximate execution order, through helpers."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def run(self, info: ModuleInfo) -> Iterator[_Site]:
+        seen: set[FuncRef] = set()
+        top = [c for c in info.facts.calls if c.scope == ""]
+        yield from self._expand(info.path, sorted(top, key=lambda c: (c.line, c.col)), seen, 0)
+
+    def _expand(self, path: str, calls: list[Call], seen: set[FuncRef], depth: int
+                ) -> Iterator[_Site]:
+        symbols = self.project.symbols
+        for call in calls:
+            target = symbols.resolve_call(path, call)
+            ref = target.func if target is not None else None
+            if ref is not None and target is not None and target.kind in ("function", "class"):
+                if ref not in seen and depth < 10:
+                    seen.add(ref)
+                    inner = sorted(symbols.calls_in(ref), key=lambda c: (c.line, c.col))
+                    yield from self._expand(ref.path, inner, seen, depth + 1)
+                continue
+            yield _Site(path, call, self.project.call_name(path, call))
+
+
+def _is_entry_point(info: ModuleInfo) -> bool:
+    return info.facts.has_main or any(c.scope == "" for c in info.facts.calls)
+
+
+def _kw_true(call: Call, key: str) -> bool:
+    value = call.kwargs.get(key)
+    return value is not None and value.kind == "const" and value.value is True
+
+
+def _seed_given(call: Call) -> bool:
+    return bool(call.args) or any(k in call.kwargs for k in ("seed", "x", "key"))
+
+
+@check("ML102")
+def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
+    """Each training entry point that draws randomness must fix a seed on its path."""
+    seeds_global = rule.vocab("seed-calls-global")
+    seeds_other = rule.vocab("seed-calls")
+    random_calls = rule.vocab("random-calls")
+    random_state_calls = rule.vocab("random-state-calls")
+    shuffle_only = rule.vocab("shuffle-only-calls")
+    implicit = rule.vocab("implicit-training-calls")
+    needs_seed_argument = {"numpy.random.default_rng", "numpy.random.RandomState",
+                           "numpy.random.Generator", "random.Random"}
+    training_calls = load_traits_vocabulary()["TRAINS"]["training-calls"]
+    walker = _EntryPointWalk(project)
+    findings: dict[tuple[str, int, int], Finding] = {}
+    seeded: list[Evidence] = []
+    entry_points = 0
+    for info in project.modules():
+        if not _is_entry_point(info):
+            continue
+        seed_seen = False
+        global_seed = False
+        first_random: _Site | None = None
+        training: _Site | None = None
+        sklearn_unseeded: list[_Site] = []
+        trains = False
+        for site in walker.run(info):
+            name = site.name
+            trains = trains or match_any(name, training_calls) is not None
+            if match_any(name, seeds_global) or name == "random.seed":
+                seed_seen = global_seed = True
+                _add_seed_evidence(seeded, site)
+                continue
+            if match_any(name, seeds_other):
+                if name in needs_seed_argument and not _seed_given(site.call):
+                    if first_random is None:
+                        first_random = site  # an unseeded generator draws from the OS
+                    continue
+                seed_seen = True
+                _add_seed_evidence(seeded, site)
+                continue
+            if match_any(name, random_state_calls):
+                if "random_state" in site.call.kwargs:
+                    continue
+                if match_any(name, shuffle_only) and not _kw_true(site.call, "shuffle"):
+                    continue
+                if not global_seed:
+                    sklearn_unseeded.append(site)
+                continue
+            if match_any(name, random_calls):
+                if name.endswith("DataLoader") and (
+                    not _kw_true(site.call, "shuffle") or "generator" in site.call.kwargs
+                ):
+                    continue  # no shuffling, or shuffling from a seeded torch.Generator
+                if first_random is None and not seed_seen:
+                    first_random = site
+                continue
+            if training is None and match_any(name, implicit):
+                training = site
+        if not trains:
+            continue  # not a training entry point: a data or demo script
+        if first_random or sklearn_unseeded or training:
+            entry_points += 1
+        for site in sklearn_unseeded:
+            _add_finding(findings, rule, site, info.path,
+                         f"{site.name}() without random_state and no global NumPy seed before "
+                         f"it on the path of entry point {info.path}: results change run to run")
+        if seed_seen:
+            continue
+        site = first_random or training
+        if site is not None:
+            what = "draws randomness" if first_random else "trains with implicit randomness"
+            _add_finding(findings, rule, site, info.path,
+                         f"{site.name}() {what} but entry point {info.path} fixes no seed "
+                         "(random.seed, np.random.seed, torch.manual_seed, seed_everything, ...)")
+    if findings:
+        ordered = sorted(findings.values(), key=lambda f: (f.path, f.line, f.col))
+        return Outcome("fail", f"{len(ordered)} unseeded random use(s) on training paths",
+                       seeded[:MAX_EVIDENCE], ordered)
+    if seeded:
+        return Outcome("pass", "seeds are fixed on every training path that draws randomness",
+                       seeded[:MAX_EVIDENCE])
+    if entry_points == 0:
+        return Outcome("n/a", "no training entry point draws randomness")
+    return Outcome("pass", "every random call passes an explicit seed or random_state")
+
+
+def _add_seed_evidence(evidence: list[Evidence], site: _Site) -> None:
+    if len(evidence) >= MAX_EVIDENCE:
+        return
+    if any(e.path == site.path and e.line == site.call.line for e in evidence):
+        return
+    note = " (conditional)" if site.call.conditional else ""
+    evidence.append(Evidence(f"{site.name}() fixes a seed{note}", site.path, site.call.line))
+
+
+def _add_finding(findings: dict[tuple[str, int, int], Finding], rule: Rule, site: _Site,
+                 entry: str, message: str) -> None:
+    key = (site.path, site.call.line, site.call.col)
+    if key not in findings:
+        findings[key] = Finding(rule.code, site.path, site.call.line, message,
+                                col=site.call.col, end_line=site.call.end_line,
+                                symbol=site.call.scope)
+
+
+# -- ML104 -------------------------------------------------------------------------------
+def _directory(path: str) -> str:
+    return posixpath.dirname(path)
+
+
+def _spec_files(project: Project) -> list[FileFacts]:
+    return [f for f in project.files_of("requirements", "pyproject") if f.deps is not None]
+
+
+@check("ML104")
+def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
+    """Every unpinned line of an environment spec; pyproject ranges only without a lock."""
+    lock_names = {name.lower() for name in rule.vocab("lock-files")}
+    lock_dirs: dict[str, str] = {}
+    for path in sorted(project.files):
+        if path.rsplit("/", 1)[-1].lower() in lock_names:
+            lock_dirs.setdefault(_directory(path), path)
+    specs = _spec_files(project)
+    if not specs:
+        return Outcome("n/a", "no dependency specification (requirements, pyproject) found")
+    compiled_dirs = {_directory(f.path) for f in specs if f.kind == "requirements"
+                     and f.deps is not None and f.deps.compiled}
+    evidence: list[Evidence] = []
+    findings: list[Finding] = []
+    pinned_total = 0
+    counted = 0
+    pinned_env_spec: Evidence | None = None
+    for facts in specs:
+        assert facts.deps is not None
+        deps = facts.deps
+        if facts.kind == "requirements" and deps.requirements and (
+            deps.compiled or all(r.pinned for r in deps.requirements)
+        ):
+            pinned_env_spec = pinned_env_spec or Evidence(
+                f"{facts.path} pins every dependency", facts.path, 1)
+    for facts in specs:
+        assert facts.deps is not None
+        deps = facts.deps
+        directory = _directory(facts.path)
+        if facts.kind == "pyproject":
+            lock = lock_dirs.get(directory)
+            if lock is not None:
+                evidence.append(Evidence(f"{lock} locks {facts.path}", lock, 1))
+                continue
+            if pinned_env_spec is not None:
+                evidence.append(Evidence(f"{facts.path} declares ranges; {pinned_env_spec.path} "
+                                         "is the pinned environment", facts.path, 1))
+                continue
+        if facts.kind == "requirements":
+            if deps.compiled:
+                evidence.append(Evidence(f"{facts.path} is compiled by pip-compile/uv "
+                                         "(a lock file)", facts.path, 1))
+                pinned_total += len(deps.requirements)
+                counted += len(deps.requirements)
+                continue
+            if facts.path.endswith(".in") and directory in compiled_dirs:
+                evidence.append(Evidence(f"{facts.path} is the input of a compiled lock beside "
+                                         "it", facts.path, 1))
+                continue
+        for requirement in deps.requirements:
+            counted += 1
+            if requirement.pinned:
+                pinned_total += 1
+                continue
+            how = f"`{requirement.spec}`" if requirement.spec else "no version"
+            findings.append(Finding(
+                rule.code, facts.path, requirement.line,
+                f"{requirement.name} is not pinned ({how}); pin it with == or use a lock file",
+                symbol=requirement.name,
+            ))
+    if not findings:
+        return Outcome("pass", f"all {counted} dependencies are pinned or locked",
+                       evidence[:MAX_EVIDENCE]
+                       or [Evidence(f"{f.path}: every line pinned", f.path, 1) for f in specs][:3])
+    if counted and pinned_total * 2 > counted:
+        return Outcome("partial", f"{pinned_total} of {counted} dependencies pinned; "
+                       f"{len(findings)} unpinned", evidence[:MAX_EVIDENCE], findings)
+    return Outcome("fail", f"{len(findings)} of {counted} dependencies unpinned",
+                   evidence[:MAX_EVIDENCE], findings)

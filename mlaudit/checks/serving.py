@@ -1,0 +1,232 @@
+"""3xx: serving infrastructure."""
+
+from __future__ import annotations
+
+from mlaudit.catalog import Rule
+from mlaudit.checks import check
+from mlaudit.index.facts import Call, Function
+from mlaudit.project import Project, Reached
+from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
+from mlaudit.results import Evidence, Finding, Outcome, Route
+
+
+def _short(ref: FuncRef) -> str:
+    return ref.qualname.rsplit(".", 1)[-1] + "()"
+
+
+def _lazy_singleton(info: ModuleInfo, function: Function | None, call: Call) -> str | None:
+    """``if _model is None: _model = load()`` on a global or ``self`` attribute."""
+    if call.guard is None or function is None:
+        return None
+    guard = call.guard
+    if guard.startswith(("self.", "cls.")):
+        return guard
+    if guard in function.globals:
+        return guard
+    if "." in guard:
+        head = guard.split(".", 1)[0]
+        if head in info.bindings or info.variable("", head) is not None:
+            return guard  # an attribute of a module-level object, e.g. app.state.model
+    elif info.variable("", guard) is not None and guard not in {p.name for p in function.params}:
+        # A module-level dict or holder tested for membership/None.
+        return guard
+    return None
+
+
+@check("ML307")
+def model_loaded_per_request(project: Project, rule: Rule) -> Outcome:
+    """Follow every route handler into the repository's helpers; report uncached loads."""
+    loaders = rule.vocab("loaders")
+    caches = rule.vocab("caches")
+    handlers: dict[FuncRef, list[Route]] = {}
+    for route in project.routes:
+        handlers.setdefault(FuncRef(route.handler_path, route.handler_qualname), []).append(route)
+    if not handlers:
+        return Outcome("n/a", "no route handlers were recognised")
+
+    def stop(ref: FuncRef, function: Function) -> bool:
+        return project.is_cached(function, caches) is not None
+
+    findings: dict[tuple[str, int, int], Finding] = {}
+    cached: list[Evidence] = []
+    for handler, routes in sorted(handlers.items(), key=lambda kv: (kv[0].path, kv[0].qualname)):
+        route = routes[0]
+        for reached in project.walk_calls(handler, stop=stop):
+            verdict = _classify(project, reached, loaders, caches)
+            if verdict is None:
+                continue
+            kind, detail = verdict
+            if kind == "cached":
+                if len(cached) < 5:
+                    cached.append(Evidence(detail, reached.path, reached.call.line))
+                continue
+            key = (reached.path, reached.call.line, reached.call.col)
+            if key in findings:
+                continue
+            chain = " → ".join(_short(ref) for ref in reached.chain)
+            message = (
+                f"{route.method} {route.path} → {chain} → {detail}: the model is loaded on "
+                "every request; load it once at startup or cache the loader"
+            )
+            if len(routes) > 1:
+                message += f" (also reached from {len(routes) - 1} more route(s))"
+            findings[key] = Finding(
+                rule.code,
+                reached.path,
+                reached.call.line,
+                message,
+                col=reached.call.col,
+                end_line=reached.call.end_line,
+                symbol=reached.call.scope,
+            )
+    routes_seen = len(project.routes)
+    if findings:
+        ordered = sorted(findings.values(), key=lambda f: (f.path, f.line, f.col))
+        return Outcome(
+            "fail",
+            f"{len(ordered)} model load(s) run on every request",
+            cached,
+            ordered,
+        )
+    if cached:
+        return Outcome("pass", f"model loads reachable from {routes_seen} route(s) are cached",
+                       cached)
+    return Outcome(
+        "pass",
+        f"no model load is reachable from the {len(handlers)} handler(s) of "
+        f"{routes_seen} route(s)",
+        [Evidence(f"{r.method} {r.path} examined", r.file, r.line) for r in project.routes[:3]],
+    )
+
+
+def _classify(
+    project: Project, reached: Reached, loaders: list[str], caches: list[str]
+) -> tuple[str, str] | None:
+    """("load", name) for an uncached load, ("cached", why) for a cached one, else None."""
+    target = reached.target
+    if target is not None and target.kind in ("function", "class"):
+        ref = target.func
+        function = project.function(ref) if ref is not None else None
+        if function is not None:
+            decorator = project.is_cached(function, caches)
+            if decorator is not None and _reaches_loader(project, ref, loaders):
+                return ("cached", f"{target.name}() is cached with @{decorator}")
+        return None
+    name = project.call_name(reached.path, reached.call)
+    if not match_any(name, loaders):
+        return None
+    info = project.symbols.by_path[reached.path]
+    function = info.functions.get(reached.call.scope)
+    guard = _lazy_singleton(info, function, reached.call)
+    if guard is not None:
+        return ("cached", f"{name}() runs once: guarded by `{guard}` being unset")
+    return ("load", f"{name}()")
+
+
+def _reaches_loader(project: Project, ref: FuncRef | None, loaders: list[str]) -> bool:
+    if ref is None:
+        return False
+    return any(
+        match_any(project.call_name(r.path, r.call), loaders) for r in project.walk_calls(ref)
+    )
+
+
+def _is_health_path(path: str, vocabulary: list[str]) -> str | None:
+    trimmed = path.rstrip("/") or "/"
+    for candidate in vocabulary:
+        if trimmed == candidate or trimmed.endswith(candidate):
+            return candidate
+    return None
+
+
+def _checks_model(project: Project, route: Route) -> bool:
+    """Whether a health handler looks at the model (a name or call that mentions it)."""
+    start = FuncRef(route.handler_path, route.handler_qualname)
+    function = project.function(start)
+    if function is not None and function.model_refs:
+        return True
+    for reached in project.walk_calls(start, max_depth=3):
+        if "model" in reached.call.name.lower():
+            return True
+        ref = reached.target.func if reached.target is not None else None
+        callee = project.function(ref) if ref is not None else None
+        if callee is not None and callee.model_refs:
+            return True
+    return False
+
+
+@check("ML304")
+def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
+    """Liveness and readiness routes, a Dockerfile HEALTHCHECK, or a framework's own."""
+    liveness, readiness = rule.vocab("liveness-paths"), rule.vocab("readiness-paths")
+    framework_health = rule.vocab("framework-health")
+    live: list[Evidence] = []
+    ready: list[Evidence] = []
+    model_checked: list[Evidence] = []
+    for route in project.routes:
+        if route.method not in ("GET", "HEAD"):
+            continue
+        if _is_health_path(route.path, readiness):
+            ready.append(Evidence(f"readiness route {route.method} {route.path}", route.file,
+                                  route.line))
+        elif _is_health_path(route.path, liveness):
+            live.append(Evidence(f"liveness route {route.method} {route.path}", route.file,
+                                 route.line))
+        else:
+            continue
+        if _checks_model(project, route):
+            model_checked.append(
+                Evidence(f"{route.method} {route.path} checks that the model is loaded",
+                         route.file, route.line)
+            )
+    for facts in project.files_of("dockerfile"):
+        assert facts.docker is not None
+        for instruction in facts.docker.instructions:
+            if instruction.cmd == "HEALTHCHECK" and instruction.value[:1] != ["NONE"]:
+                live.append(Evidence("Dockerfile HEALTHCHECK", facts.path, instruction.line))
+    for info in project.modules():
+        framework = next(
+            (imp.module for imp in info.facts.imports
+             if match_any(imp.module, framework_health)
+             or imp.module.split(".")[0] in framework_health),
+            None,
+        )
+        if framework is not None:
+            return Outcome(
+                "pass",
+                f"the serving framework ({framework}) provides liveness and readiness routes",
+                [Evidence(f"imports {framework}", info.path, info.facts.imports[0].line)],
+            )
+    anchor = _app_anchor(project)
+    evidence = live + ready + model_checked
+    if live and ready and model_checked:
+        return Outcome("pass", "liveness and readiness routes, and readiness checks the model",
+                       evidence, anchor=anchor)
+    if live or ready:
+        missing = []
+        if not live:
+            missing.append("no liveness route (/health, /healthz, /livez, /ping)")
+        if not ready:
+            missing.append("no readiness route (/ready, /readyz)")
+        if not model_checked:
+            missing.append("no health route checks that the model is loaded")
+        return Outcome("partial", "; ".join(missing), evidence, anchor=anchor)
+    return Outcome(
+        "fail",
+        f"none of the {len(project.routes)} route(s) is a liveness or readiness endpoint, "
+        "and no HEALTHCHECK was found",
+        [anchor] if anchor else [],
+        anchor=anchor,
+    )
+
+
+def _app_anchor(project: Project) -> Evidence | None:
+    """Where a missing route belongs: the application object, else the first route."""
+    apps = [o for o in project.route_objects if o.role == "app"]
+    if apps:
+        return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
+    if project.routes:
+        route = project.routes[0]
+        return Evidence(f"routes are defined here ({route.method} {route.path})", route.file,
+                        route.line)
+    return None

@@ -1,0 +1,112 @@
+"""Turn one file into FileFacts: read it once, dispatch on its kind, never raise.
+
+Whatever goes wrong in a parser becomes a ParseError fact (an ML901 finding later), so a
+single odd file never stops a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mlaudit.index.facts import FileFacts, ParseError
+from mlaudit.index.suppressions import parse_suppressions
+from mlaudit.workspace import SourceFile
+
+# Bump when any extractor changes what it records: cached facts of older versions are
+# then ignored.
+FACTS_VERSION = "1"
+
+MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
+
+# Kinds whose content the index reads; every other kind is known by its path alone.
+PARSED_KINDS = frozenset(
+    {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
+)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def decode(data: bytes) -> str:
+    """Text of a file for line-oriented readers; undecodable bytes are replaced."""
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def extract_bytes(path: str, kind: str, data: bytes) -> FileFacts:
+    """Facts of one file from its bytes."""
+    facts = FileFacts(path=path, kind=kind, digest=digest(data))
+    if kind not in PARSED_KINDS:
+        return facts
+    if len(data) > MAX_BYTES:
+        facts.errors.append(
+            ParseError(f"not parsed: {len(data):,} bytes is over the {MAX_BYTES:,}-byte budget")
+        )
+        return facts
+    if b"\0" in data[:8192]:
+        facts.errors.append(ParseError("not parsed: binary content (NUL bytes)"))
+        return facts
+    text = decode(data)
+    facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    facts.suppressions = parse_suppressions(text)
+    try:
+        _dispatch(facts, kind, data, text)
+    except RecursionError:
+        facts.errors.append(ParseError("not parsed: nesting too deep for the parser"))
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the scan
+        facts.errors.append(ParseError(f"internal error while reading: {type(exc).__name__}: {exc}"))
+    return facts
+
+
+def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
+    if kind == "python":
+        _python(facts, data)
+    elif kind == "requirements":
+        from mlaudit.index.requirements import parse_requirements
+
+        facts.deps, errors = parse_requirements(text)
+        facts.errors.extend(errors)
+    elif kind == "pyproject":
+        from mlaudit.index.requirements import parse_pyproject
+
+        facts.deps, errors = parse_pyproject(text)
+        facts.errors.extend(errors)
+    elif kind == "dockerfile":
+        from mlaudit.index.dockerfile import parse_dockerfile
+
+        facts.docker, errors = parse_dockerfile(text)
+        facts.errors.extend(errors)
+    elif kind in ("github-workflow", "github-action"):
+        from mlaudit.index.workflows import parse_github_workflow
+
+        facts.workflow, errors = parse_github_workflow(text)
+        facts.errors.extend(errors)
+
+
+def _python(facts: FileFacts, data: bytes) -> None:
+    import libcst as cst
+
+    from mlaudit.index.python import extract, parse_python
+
+    try:
+        module = parse_python(data)
+    except cst.ParserSyntaxError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        facts.errors.append(ParseError(f"syntax error: {message}", exc.raw_line, exc.raw_column + 1))
+        return
+    except UnicodeDecodeError as exc:
+        facts.errors.append(ParseError(f"cannot decode: {exc}"))
+        return
+    facts.python = extract(module, facts.path)
+
+
+def extract_file(root: Path, source: SourceFile) -> FileFacts:
+    """Read and extract one file; an unreadable file becomes a ParseError fact."""
+    try:
+        data = (root / source.path).read_bytes() if source.kind in PARSED_KINDS else b""
+    except OSError as exc:
+        facts = FileFacts(path=source.path, kind=source.kind)
+        facts.errors.append(ParseError(f"cannot read: {exc.strerror or exc}"))
+        return facts
+    return extract_bytes(source.path, source.kind, data)

@@ -1,0 +1,207 @@
+"""Plain, serialisable facts about the files of a repository.
+
+msgspec Structs: compact, fast to build, and decoded with type validation so a corrupt or
+foreign cache entry is rejected instead of trusted.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct, field
+
+Scalar = str | int | float | bool | None
+
+
+class Value(Struct, array_like=True, omit_defaults=True):
+    """An argument or assigned value, reduced to what checks can reason about.
+
+    kind: ``const`` (value is the literal), ``name`` (value is the dotted name, resolved
+    through the file's imports), ``call`` (value is the called name), ``list`` (items holds
+    the literal elements, None for non-literal ones), ``dict`` (keys holds literal keys),
+    ``other`` (an expression mlaudit does not model; value is a short excerpt).
+    """
+
+    kind: str
+    value: Scalar = None
+    items: list[Scalar] | None = None
+
+
+class Call(Struct, array_like=True, omit_defaults=True):
+    """One call expression."""
+
+    name: str  # dotted callee, imports resolved: "joblib.load", "self.load", "helper"
+    line: int
+    col: int
+    end_line: int
+    scope: str  # enclosing function qualname ("" at module level), e.g. "Model.predict"
+    args: list[Value] = []
+    kwargs: dict[str, Value] = {}
+    guard: str | None = None  # a name tested for None/falsiness in an enclosing `if`
+    conditional: bool = False  # inside an if/try/loop body of its scope
+    in_main: bool = False  # inside `if __name__ == "__main__":`
+
+
+class Decorator(Struct, array_like=True, omit_defaults=True):
+    name: str  # dotted, imports resolved: "app.get", "functools.lru_cache"
+    line: int
+    called: bool = False
+    args: list[Value] = []
+    kwargs: dict[str, Value] = {}
+
+
+class Param(Struct, array_like=True, omit_defaults=True):
+    name: str
+    annotation: str | None = None  # dotted annotation text, imports resolved
+    default: Value | None = None
+
+
+class Function(Struct, omit_defaults=True):
+    qualname: str  # "load_model", "Predictor.predict", "outer.inner"
+    line: int
+    end_line: int
+    is_async: bool = False
+    class_name: str | None = None
+    decorators: list[Decorator] = []
+    params: list[Param] = []
+    globals: list[str] = []
+    returns: str | None = None
+    model_refs: list[str] = []  # names read in the body that mention a model ("app.state.model")
+
+
+class ClassDef(Struct, omit_defaults=True):
+    qualname: str
+    line: int
+    end_line: int
+    bases: list[str] = []
+    decorators: list[Decorator] = []
+
+
+class Import(Struct, array_like=True, omit_defaults=True):
+    """``import a.b as c`` binds c -> a.b; ``from a import b`` binds b -> a.b."""
+
+    module: str  # absolute module imported from (relative imports resolved when possible)
+    name: str | None  # the imported member for ``from`` imports
+    alias: str  # the local binding
+    line: int
+    level: int = 0  # dots of a relative import that could not be resolved
+
+
+class Assign(Struct, array_like=True, omit_defaults=True):
+    """An assignment at module or class level, or a `self.x = ...` in a method."""
+
+    targets: list[str]
+    value: Value
+    line: int
+    scope: str = ""
+    call: int | None = None  # index into PyFacts.calls when the value is a call
+
+
+class Assert(Struct, array_like=True, omit_defaults=True):
+    """``assert left OP right`` with an ordering comparison: how tests state thresholds."""
+
+    line: int
+    scope: str
+    left: str  # source text of the left operand (at most 80 characters)
+    op: str  # "<", "<=", ">", ">="
+    right: str
+    number: float | None = None  # the numeric literal on either side, if any
+
+
+class PyFacts(Struct, omit_defaults=True):
+    """What one Python module (or notebook) says, as far as checks care."""
+
+    module: str  # dotted module name from the path ("app.model")
+    depth: str = "full"  # "full": libcst pass; "light": text scan only (imports)
+    imports: list[Import] = []
+    calls: list[Call] = []
+    functions: list[Function] = []
+    classes: list[ClassDef] = []
+    assigns: list[Assign] = []
+    asserts: list[Assert] = []
+    has_main: bool = False
+    main_line: int | None = None
+
+
+class Requirement(Struct, array_like=True, omit_defaults=True):
+    """One dependency line of an environment spec."""
+
+    name: str
+    spec: str  # the version specifier text ("==1.2", ">=1", "" when none)
+    line: int
+    pinned: bool
+    text: str = ""
+
+
+class DepsFacts(Struct, omit_defaults=True):
+    """Dependencies declared by a requirements file, pyproject, Pipfile or environment.yml."""
+
+    requirements: list[Requirement] = []
+    includes: list[str] = []  # -r/-c files referenced
+    compiled: bool = False  # a pip-compile (or uv pip compile) header: a lock in disguise
+    has_hashes: bool = False
+    build_system_only: bool = False
+
+
+class DockerInstruction(Struct, array_like=True, omit_defaults=True):
+    cmd: str  # upper-case instruction
+    value: list[str]
+    line: int
+    end_line: int
+    json_form: bool = False
+    flags: list[str] = []
+    original: str = ""
+
+
+class DockerFacts(Struct, omit_defaults=True):
+    instructions: list[DockerInstruction] = []
+
+
+class Step(Struct, omit_defaults=True):
+    """One CI step (GitHub Actions), or one script line of another CI system."""
+
+    job: str
+    line: int
+    name: str | None = None
+    run: str | None = None
+    run_line: int | None = None  # line of the first line of the `run:` text
+    uses: str | None = None
+    with_: dict[str, str] = field(default_factory=dict, name="with")
+
+
+class WorkflowFacts(Struct, omit_defaults=True):
+    name: str | None = None
+    triggers: list[str] = []
+    jobs: list[str] = []
+    steps: list[Step] = []
+
+
+class ParseError(Struct, array_like=True, omit_defaults=True):
+    """A file, or part of one, that could not be read. Becomes an ML901 finding."""
+
+    message: str
+    line: int = 1
+    col: int = 1
+
+
+class Suppression(Struct, array_like=True, omit_defaults=True):
+    """``# mlaudit: ignore[ML307] reason`` (kind "line") or ``file-ignore`` (kind "file")."""
+
+    kind: str
+    codes: list[str]
+    line: int
+    reason: str = ""
+
+
+class FileFacts(Struct, omit_defaults=True):
+    """Everything the index knows about one file."""
+
+    path: str
+    kind: str
+    digest: str = ""
+    lines: int = 0
+    python: PyFacts | None = None
+    deps: DepsFacts | None = None
+    docker: DockerFacts | None = None
+    workflow: WorkflowFacts | None = None
+    text_hits: list[str] = []  # for prose/config files: vocabulary words found in the text
+    errors: list[ParseError] = []
+    suppressions: list[Suppression] = []

@@ -1,0 +1,587 @@
+"""Python facts from one libcst parse and one walk.
+
+Names are resolved from the file's own imports while walking (``import joblib as jl`` makes
+``jl.load`` read ``joblib.load``), rather than with libcst's scope providers, which would cost
+several times the parse itself. The walk skips whitespace, punctuation and comment nodes,
+which are most of a libcst tree, and positions are computed only for the nodes that become
+facts (see positions.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import libcst as cst
+
+from mlaudit.index.facts import (
+    Assert,
+    Assign,
+    Call,
+    ClassDef,
+    Decorator,
+    Function,
+    Import,
+    Param,
+    PyFacts,
+    Value,
+)
+from mlaudit.index.positions import PositionRequests
+
+_MAX_EXCERPT = 80
+
+# Fields of libcst nodes that hold only layout: never walked.
+_LAYOUT_FIELDS = frozenset(
+    {
+        "lpar",
+        "rpar",
+        "comma",
+        "semicolon",
+        "leading_lines",
+        "lines_after_decorators",
+        "header",
+        "footer",
+        "trailing_whitespace",
+        "newline",
+        "colon",
+        "equal",
+        "dot",
+        "star",
+        "star_tok",
+        "indent",
+        "operator",
+        "asynchronous",
+        "whitespace",
+    }
+)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in _LAYOUT_FIELDS and not f.name.startswith("whitespace")
+        )
+        _CHILD_FIELDS[cls] = names
+    return names
+
+
+def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def module_name(path: str) -> str:
+    """Dotted module name of a repo-relative path: ``app/model.py`` -> ``app.model``."""
+    stem = path.rsplit(".", 1)[0] if path.endswith((".py", ".ipynb")) else path
+    parts = [p for p in stem.split("/") if p]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _string_value(node: cst.CSTNode) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        try:
+            value = node.evaluated_value
+        except Exception:  # noqa: BLE001 - odd escapes: treat as non-literal
+            return None
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = _string_value(node.left), _string_value(node.right)
+        return left + right if left is not None and right is not None else None
+    return None
+
+
+class _Extractor:
+    """One walk over a module that fills a PyFacts."""
+
+    def __init__(self, module: cst.Module, path: str, is_package: bool) -> None:
+        self.module = module
+        self.facts = PyFacts(module=module_name(path))
+        self.package = self.facts.module if is_package else self.facts.module.rpartition(".")[0]
+        self.bindings: dict[str, str] = {}
+        self.positions = PositionRequests()
+        self.scope: list[str] = []  # qualname parts of enclosing functions/classes
+        self.functions: list[Function] = []  # enclosing function facts
+        self.class_stack: list[str | None] = [None]
+        self.guards: list[str] = []
+        self.conditional = 0
+        self.in_main = False
+
+    # -- names -------------------------------------------------------------------------
+    def resolve(self, dotted: str) -> str:
+        head, sep, rest = dotted.partition(".")
+        bound = self.bindings.get(head)
+        if bound is None:
+            return dotted
+        return bound + sep + rest
+
+    def dotted(self, node: cst.CSTNode) -> str | None:
+        """Dotted text of a name/attribute chain, unresolved; None for other expressions."""
+        if isinstance(node, cst.Name):
+            return node.value
+        if isinstance(node, cst.Attribute):
+            base = self.dotted(node.value)
+            return None if base is None else f"{base}.{node.attr.value}"
+        if isinstance(node, cst.Call):
+            base = self.dotted(node.func)
+            return None if base is None else f"{base}()"
+        if isinstance(node, cst.Subscript):
+            base = self.dotted(node.value)
+            return None if base is None else f"{base}[]"
+        return None
+
+    def qualified(self, node: cst.CSTNode) -> str | None:
+        text = self.dotted(node)
+        if text is None:
+            return None
+        if isinstance(node, cst.Call) or "()" in text:
+            # Resolve the head only; the suffix keeps the call markers.
+            return self.resolve(text)
+        return self.resolve(text)
+
+    def annotation(self, node: cst.CSTNode | None) -> str | None:
+        if node is None:
+            return None
+        if isinstance(node, cst.Annotation):
+            node = node.annotation
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            return self.qualified(node)
+        if isinstance(node, cst.Subscript):
+            base = self.annotation(node.value) or "?"
+            parts = []
+            for element in node.slice:
+                inner = element.slice
+                if isinstance(inner, cst.Index):
+                    parts.append(self.annotation(inner.value) or "?")
+            return f"{base}[{', '.join(parts)}]"
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            return f"{self.annotation(node.left)} | {self.annotation(node.right)}"
+        text = _string_value(node)
+        if text is not None:
+            return text
+        if isinstance(node, cst.Name) or node is None:
+            return None
+        return self.module.code_for_node(node)[:_MAX_EXCERPT]
+
+    def value(self, node: cst.CSTNode) -> Value:
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            text = _string_value(node)
+            return Value("const", text) if text is not None else Value("other", "<str>")
+        if isinstance(node, cst.Integer):
+            try:
+                return Value("const", int(node.value.replace("_", ""), 0))
+            except ValueError:
+                return Value("other", node.value)
+        if isinstance(node, cst.Float):
+            try:
+                return Value("const", float(node.value.replace("_", "")))
+            except ValueError:
+                return Value("other", node.value)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+            inner = self.value(node.expression)
+            if inner.kind == "const" and isinstance(inner.value, (int, float)):
+                return Value("const", -inner.value)
+        if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+            return Value("const", {"True": True, "False": False, "None": None}[node.value])
+        if isinstance(node, cst.Call):
+            name = self.qualified(node.func) or "<expr>"
+            items: list[Any] = []
+            for arg in node.args:
+                if arg.keyword is None and not arg.star:
+                    inner = self.value(arg.value)
+                    items.append(inner.value if inner.kind in ("const", "name") else None)
+            return Value("call", name, items or None)
+        if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+            elements = [
+                self.value(e.value) for e in node.elements if isinstance(e, cst.Element)
+            ]
+            return Value("list", None, [e.value if e.kind == "const" else None for e in elements])
+        if isinstance(node, cst.Dict):
+            keys = [
+                _string_value(e.key)
+                for e in node.elements
+                if isinstance(e, cst.DictElement)
+            ]
+            return Value("dict", None, list(keys))
+        name = self.qualified(node)
+        if name is not None:
+            return Value("name", name)
+        return Value("other", self.module.code_for_node(node)[:_MAX_EXCERPT])
+
+    # -- walking -----------------------------------------------------------------------
+    @property
+    def scope_name(self) -> str:
+        return ".".join(self.scope)
+
+    def walk(self, node: cst.CSTNode) -> None:
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            handler(self, node)
+            return
+        for child in _children(node):
+            self.walk(child)
+
+    def walk_all(self, nodes: Sequence[cst.CSTNode]) -> None:
+        for node in nodes:
+            self.walk(node)
+
+    def visit_import(self, node: cst.Import) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            full = self.dotted(alias.name) or ""
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+                self.bindings[local] = full
+            else:
+                local = full.split(".")[0]
+                self.bindings[local] = local
+            fact = Import(full, None, local, 0)
+            self.facts.imports.append(fact)
+            self.positions.start(node, _setter(fact, "line"))
+
+    def visit_import_from(self, node: cst.ImportFrom) -> None:
+        level = len(node.relative)
+        base = self.dotted(node.module) if node.module is not None else ""
+        base = base or ""
+        unresolved = 0
+        if level:
+            package = self.package.split(".") if self.package else []
+            if level - 1 <= len(package):
+                anchor = package[: len(package) - (level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            else:
+                unresolved = level
+        if isinstance(node.names, cst.ImportStar):
+            fact = Import(base, "*", "*", 0, unresolved)
+            self.facts.imports.append(fact)
+            self.positions.start(node, _setter(fact, "line"))
+            return
+        for alias in node.names:
+            member = self.dotted(alias.name) or ""
+            local = member
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.bindings[local] = f"{base}.{member}" if base else member
+            fact = Import(base, member, local, 0, unresolved)
+            self.facts.imports.append(fact)
+            self.positions.start(node, _setter(fact, "line"))
+
+    def decorators(self, nodes: Sequence[cst.Decorator]) -> list[Decorator]:
+        result = []
+        for deco in nodes:
+            expr = deco.decorator
+            called = isinstance(expr, cst.Call)
+            target = expr.func if isinstance(expr, cst.Call) else expr
+            fact = Decorator(self.qualified(target) or "<expr>", 0, called)
+            if isinstance(expr, cst.Call):
+                fact.args, fact.kwargs = self.arguments(expr.args)
+                # Calls inside decorator arguments (Depends(...) etc.) are still calls.
+                for arg in expr.args:
+                    self.walk(arg.value)
+            self.positions.start(expr, _setter(fact, "line"))
+            result.append(fact)
+        return result
+
+    def arguments(self, args: Sequence[cst.Arg]) -> tuple[list[Value], dict[str, Value]]:
+        positional: list[Value] = []
+        keywords: dict[str, Value] = {}
+        for arg in args:
+            if arg.keyword is not None:
+                keywords[arg.keyword.value] = self.value(arg.value)
+            elif arg.star == "**":
+                keywords["**"] = self.value(arg.value)
+            elif arg.star == "*":
+                positional.append(Value("other", "*" + (self.dotted(arg.value) or "")))
+            else:
+                positional.append(self.value(arg.value))
+        return positional, keywords
+
+    def params(self, node: cst.Parameters) -> list[Param]:
+        result = []
+        every = [*node.posonly_params, *node.params]
+        if isinstance(node.star_arg, cst.Param):
+            every.append(node.star_arg)
+        every.extend(node.kwonly_params)
+        if node.star_kwarg is not None:
+            every.append(node.star_kwarg)
+        for param in every:
+            annotation = param.annotation.annotation if param.annotation else None
+            default = self.value(param.default) if param.default is not None else None
+            if (
+                isinstance(annotation, cst.Subscript)
+                and (self.qualified(annotation.value) or "").endswith("Annotated")
+            ):
+                # Annotated[T, Depends(provider)]: the metadata carries the dependency.
+                elements = [e.slice for e in annotation.slice]
+                for element in elements[1:]:
+                    if isinstance(element, cst.Index) and isinstance(element.value, cst.Call):
+                        default = self.value(element.value)
+                first = elements[0] if elements else None
+                annotation_text = (
+                    self.annotation(first.value) if isinstance(first, cst.Index) else None
+                )
+            else:
+                annotation_text = self.annotation(annotation)
+            result.append(Param(param.name.value, annotation_text, default))
+            if param.default is not None:
+                self.walk(param.default)
+        return result
+
+    def visit_function(self, node: cst.FunctionDef) -> None:
+        name = node.name.value
+        qualname = ".".join([*self.scope, name])
+        fact = Function(
+            qualname=qualname,
+            line=0,
+            end_line=0,
+            is_async=node.asynchronous is not None,
+            class_name=self.class_stack[-1],
+        )
+        fact.decorators = self.decorators(node.decorators)
+        fact.params = self.params(node.params)
+        if node.returns is not None:
+            fact.returns = self.annotation(node.returns)
+        self.positions.start(node.name, _setter(fact, "line"))
+        self.positions.end(node, _setter(fact, "end_line"))
+        self.facts.functions.append(fact)
+        if not self.scope:
+            self.bindings.pop(name, None)  # a module-level def shadows an import
+        self.scope.append(name)
+        self.functions.append(fact)
+        self.class_stack.append(None)
+        saved = (self.guards, self.conditional)
+        self.guards, self.conditional = [], 0
+        self.walk(node.body)
+        self.guards, self.conditional = saved
+        self.class_stack.pop()
+        self.functions.pop()
+        self.scope.pop()
+
+    def visit_class(self, node: cst.ClassDef) -> None:
+        name = node.name.value
+        qualname = ".".join([*self.scope, name])
+        fact = ClassDef(qualname=qualname, line=0, end_line=0)
+        fact.bases = [self.qualified(b.value) or "<expr>" for b in node.bases if b.keyword is None]
+        fact.decorators = self.decorators(node.decorators)
+        self.positions.start(node.name, _setter(fact, "line"))
+        self.positions.end(node, _setter(fact, "end_line"))
+        self.facts.classes.append(fact)
+        if not self.scope:
+            self.bindings.pop(name, None)
+        self.scope.append(name)
+        self.class_stack.append(qualname)
+        self.walk(node.body)
+        self.class_stack.pop()
+        self.scope.pop()
+
+    def visit_call(self, node: cst.Call) -> None:
+        name = self.qualified(node.func) or "<expr>"
+        fact = Call(name=name, line=0, col=0, end_line=0, scope=self.scope_name)
+        fact.args, fact.kwargs = self.arguments(node.args)
+        if self.guards:
+            fact.guard = self.guards[-1]
+        fact.conditional = self.conditional > 0
+        fact.in_main = self.in_main
+        self.positions.start(node, _setter2(fact, "line", "col"))
+        self.positions.end(node, _setter(fact, "end_line"))
+        self.facts.calls.append(fact)
+        self.walk(node.func)
+        for arg in node.args:
+            self.walk(arg.value)
+
+    def _targets(self, nodes: Sequence[cst.CSTNode]) -> list[str]:
+        names: list[str] = []
+        for target in nodes:
+            if isinstance(target, (cst.Tuple, cst.List)):
+                names.extend(self._targets([e.value for e in target.elements]))
+            else:
+                text = self.dotted(target)
+                if text is not None:
+                    names.append(text)
+        return names
+
+    def _assign(self, node: cst.CSTNode, targets: list[str], value: cst.CSTNode | None) -> None:
+        if value is None:
+            return
+        call_index = len(self.facts.calls) if isinstance(value, cst.Call) else None
+        fact = Assign(targets, self.value(value), 0, self.scope_name, call_index)
+        self.positions.start(node, _setter(fact, "line"))
+        self.facts.assigns.append(fact)
+        if not self.scope:
+            for target in targets:
+                self.bindings.pop(target, None)
+        self.walk(value)
+
+    def visit_assign(self, node: cst.Assign) -> None:
+        self._assign(node, self._targets([t.target for t in node.targets]), node.value)
+
+    def visit_ann_assign(self, node: cst.AnnAssign) -> None:
+        self._assign(node, self._targets([node.target]), node.value)
+
+    def visit_reference(self, node: cst.Name | cst.Attribute) -> None:
+        text = self.dotted(node)
+        if text is not None and self.functions and "model" in text.lower():
+            refs = self.functions[-1].model_refs
+            if len(refs) < 20 and text not in refs:
+                refs.append(text)
+        if isinstance(node, cst.Attribute) and not isinstance(node.value, cst.Name):
+            self.walk(node.value)  # calls and subscripts inside the chain are facts too
+
+    def visit_assert(self, node: cst.Assert) -> None:
+        test = node.test
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            target = test.comparisons[0]
+            op = _ORDERING.get(type(target.operator))
+            if op is not None:
+                sides = (test.left, target.comparator)
+                left, right = (self.module.code_for_node(s)[:_MAX_EXCERPT] for s in sides)
+                numbers = [self.value(s) for s in sides]
+                number = next(
+                    (float(v.value) for v in numbers
+                     if v.kind == "const" and isinstance(v.value, (int, float))
+                     and not isinstance(v.value, bool)),
+                    None,
+                )
+                fact = Assert(0, self.scope_name, left, op, right, number)
+                self.positions.start(node, _setter(fact, "line"))
+                self.facts.asserts.append(fact)
+        self.walk(node.test)
+        if node.msg is not None:
+            self.walk(node.msg)
+
+    def visit_global(self, node: cst.Global) -> None:
+        if self.functions:
+            self.functions[-1].globals.extend(n.name.value for n in node.names)
+
+    def visit_if(self, node: cst.If) -> None:
+        if _is_main_test(node.test) and not self.scope:
+            self.facts.has_main = True
+            self.positions.start(node.test, _setter(self.facts, "main_line"))
+            self.in_main = True
+            self.walk(node.body)
+            self.in_main = False
+            if node.orelse is not None:
+                self.walk(node.orelse)
+            return
+        self.walk(node.test)
+        guard = self._guard_name(node.test)
+        self.conditional += 1
+        if guard is not None:
+            self.guards.append(guard)
+        self.walk(node.body)
+        if guard is not None:
+            self.guards.pop()
+        if node.orelse is not None:
+            self.walk(node.orelse)
+        self.conditional -= 1
+
+    def visit_try(self, node: cst.Try) -> None:
+        self.walk(node.body)
+        self.conditional += 1
+        self.walk_all(node.handlers)
+        if node.orelse is not None:
+            self.walk(node.orelse)
+        self.conditional -= 1
+        if node.finalbody is not None:
+            self.walk(node.finalbody)
+
+    def _guard_name(self, test: cst.BaseExpression) -> str | None:
+        """``if x is None`` / ``if not x`` / ``if "k" not in cache``: a lazy-init guard."""
+        if isinstance(test, cst.BooleanOperation):
+            return self._guard_name(test.left) or self._guard_name(test.right)
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            return self.dotted(test.expression)
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            target = test.comparisons[0]
+            if isinstance(target.operator, cst.Is) and _is_none(target.comparator):
+                return self.dotted(test.left)
+            if isinstance(target.operator, cst.NotIn):
+                return self.dotted(target.comparator)
+        return None
+
+
+_ORDERING: dict[type, str] = {
+    cst.LessThan: "<",
+    cst.LessThanEqual: "<=",
+    cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=",
+}
+
+
+def _is_none(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _is_main_test(test: cst.BaseExpression) -> bool:
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    comparison = test.comparisons[0]
+    if not isinstance(comparison.operator, cst.Equal):
+        return False
+    sides = (test.left, comparison.comparator)
+    names = [s.value for s in sides if isinstance(s, cst.Name)]
+    strings = [_string_value(s) for s in sides]
+    return names == ["__name__"] and "__main__" in strings
+
+
+def _setter(obj: Any, attr: str) -> Any:
+    def set_line(line: int, _col: int) -> None:
+        setattr(obj, attr, line)
+
+    return set_line
+
+
+def _setter2(obj: Any, line_attr: str, col_attr: str) -> Any:
+    def set_both(line: int, col: int) -> None:
+        setattr(obj, line_attr, line)
+        setattr(obj, col_attr, col)
+
+    return set_both
+
+
+_HANDLERS: dict[type, Any] = {
+    cst.Import: _Extractor.visit_import,
+    cst.ImportFrom: _Extractor.visit_import_from,
+    cst.FunctionDef: _Extractor.visit_function,
+    cst.ClassDef: _Extractor.visit_class,
+    cst.Call: _Extractor.visit_call,
+    cst.Assign: _Extractor.visit_assign,
+    cst.AnnAssign: _Extractor.visit_ann_assign,
+    cst.Global: _Extractor.visit_global,
+    cst.Assert: _Extractor.visit_assert,
+    cst.Name: _Extractor.visit_reference,
+    cst.Attribute: _Extractor.visit_reference,
+    cst.If: _Extractor.visit_if,
+    cst.Try: _Extractor.visit_try,
+    # Comments, strings and layout carry no facts: skip the subtrees cheaply.
+    cst.SimpleString: lambda _self, _node: None,
+    cst.FormattedString: lambda _self, _node: None,
+    cst.EmptyLine: lambda _self, _node: None,
+    cst.Comment: lambda _self, _node: None,
+}
+
+
+def parse_python(source: bytes | str) -> cst.Module:
+    """Parse with libcst; raises libcst.ParserSyntaxError (or RecursionError) on bad input."""
+    return cst.parse_module(source)
+
+
+def extract(module: cst.Module, path: str) -> PyFacts:
+    """Walk ``module`` once and return its facts with positions filled in."""
+    extractor = _Extractor(module, path, is_package=path.endswith("__init__.py"))
+    extractor.walk(module)
+    extractor.positions.resolve(module)
+    return extractor.facts

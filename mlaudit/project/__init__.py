@@ -1,0 +1,159 @@
+"""The project model: the index's per-file facts joined into one picture of the repository.
+
+Traits, the symbol table and call graph, and the route table are computed here once, so
+that checks stay small pure functions that read them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlaudit.catalog import Rule
+from mlaudit.index.facts import Call, FileFacts, Function
+from mlaudit.project.symbols import FuncRef, ModuleInfo, SymbolTable, Target, match_any
+from mlaudit.results import Evidence, Route, Trait
+from mlaudit.workspace import Workspace, is_test_path
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A call reached from a starting function, with the chain of functions leading to it."""
+
+    path: str
+    call: Call
+    chain: tuple[FuncRef, ...]
+    target: Target | None
+
+
+class Project:
+    """Everything checks may read about the target repository."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        files: dict[str, FileFacts],
+        rules: dict[str, Rule],
+    ) -> None:
+        self.workspace = workspace
+        self.root: Path = workspace.root
+        self.files = files
+        self.rules = rules
+        modules = {
+            path: ModuleInfo(path, facts.python)
+            for path, facts in sorted(files.items())
+            if facts.python is not None
+        }
+        self.symbols = SymbolTable(modules)
+        self.production_modules = sorted(p for p in modules if not is_test_path(p))
+        from mlaudit.project.routes import RouteBuilder, RouteObject
+
+        builder = RouteBuilder(self.symbols, set(self.production_modules))
+        self.routes: list[Route] = builder.build()
+        self.route_objects: list[RouteObject] = sorted(
+            builder.objects.values(), key=lambda o: (o.path, o.line)
+        )
+        from mlaudit.project.traits import detect_traits
+
+        self.traits: dict[str, Trait] = detect_traits(self)
+
+    # -- files ---------------------------------------------------------------------------
+    def files_of(self, *kinds: str, tests: bool = False) -> list[FileFacts]:
+        """Facts of files of the given kinds, in path order; test files only when asked."""
+        return [
+            f
+            for path, f in sorted(self.files.items())
+            if f.kind in kinds and (tests or not is_test_path(path))
+        ]
+
+    def has_trait(self, name: str) -> bool:
+        trait = self.traits.get(name)
+        return bool(trait and trait.present)
+
+    @property
+    def present_traits(self) -> set[str]:
+        return {name for name, trait in self.traits.items() if trait.present}
+
+    def rule(self, code: str) -> Rule:
+        return self.rules[code]
+
+    # -- python --------------------------------------------------------------------------
+    def modules(self, tests: bool = False) -> list[ModuleInfo]:
+        return [
+            info
+            for path, info in sorted(self.symbols.by_path.items())
+            if tests or not is_test_path(path)
+        ]
+
+    def imports_module(self, info: ModuleInfo, roots: list[str]) -> bool:
+        root_set = set(roots)
+        return any(imp.module.split(".")[0] in root_set for imp in info.facts.imports)
+
+    def call_name(self, path: str, call: Call) -> str:
+        """A call's external name with local instances expanded (``aim.Run().track``)."""
+        return self.symbols.external_name(path, call)
+
+    def function(self, ref: FuncRef) -> Function | None:
+        return self.symbols.function(ref)
+
+    def walk_calls(
+        self,
+        start: FuncRef,
+        stop: Callable[[FuncRef, Function], bool] | None = None,
+        max_depth: int = 12,
+    ) -> Iterator[Reached]:
+        """Every call reachable from ``start`` through the repository's own functions.
+
+        Breadth-first, each function visited once. ``stop(ref, function)`` returning True
+        keeps the walk out of a function (a cached loader, say); its call site is still
+        reported. FastAPI ``Depends`` providers of a function count as calls it makes.
+        """
+        queue: deque[tuple[FuncRef, tuple[FuncRef, ...]]] = deque([(start, (start,))])
+        seen = {start}
+        while queue:
+            ref, chain = queue.popleft()
+            function = self.symbols.function(ref)
+            if function is None:
+                continue
+            for call in self._calls_with_dependencies(ref, function):
+                target = self.symbols.resolve_call(ref.path, call)
+                yield Reached(ref.path, call, chain, target)
+                next_ref = target.func if target is not None else None
+                if next_ref is None or next_ref in seen or len(chain) >= max_depth:
+                    continue
+                next_function = self.symbols.function(next_ref)
+                if next_function is None:
+                    continue
+                if stop is not None and stop(next_ref, next_function):
+                    continue
+                seen.add(next_ref)
+                queue.append((next_ref, (*chain, next_ref)))
+
+    def _calls_with_dependencies(self, ref: FuncRef, function: Function) -> list[Call]:
+        calls = list(self.symbols.calls_in(ref))
+        for param in function.params:
+            default = param.default
+            if (
+                default is not None
+                and default.kind == "call"
+                and str(default.value).endswith("Depends")
+                and default.items
+                and isinstance(default.items[0], str)
+            ):
+                calls.append(
+                    Call(name=default.items[0], line=function.line, col=1,
+                         end_line=function.line, scope=ref.qualname)
+                )
+        return calls
+
+    def is_cached(self, function: Function, caches: list[str]) -> str | None:
+        """The caching decorator of a function, if any (``functools.lru_cache``)."""
+        for deco in function.decorators:
+            if match_any(deco.name, caches):
+                return deco.name
+        return None
+
+    def evidence_at(self, path: str, line: int, message: str) -> Evidence:
+        return Evidence(message=message, path=path, line=line)

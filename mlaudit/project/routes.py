@@ -1,0 +1,246 @@
+"""The route table: every HTTP route with its full path, prefixes resolved.
+
+FastAPI (``FastAPI``/``APIRouter(prefix=)``, ``include_router(prefix=)``,
+``add_api_route``) and Flask (``Flask``/``Blueprint(url_prefix=)``,
+``register_blueprint(url_prefix=)``, ``add_url_rule``), wherever in the repository the
+router is defined, decorated or mounted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlaudit.index.facts import Call, Value
+from mlaudit.project.symbols import FuncRef, SymbolTable
+from mlaudit.results import Route
+
+# Constructor -> (framework, role, keyword holding the object's own prefix)
+ROUTE_OBJECTS: dict[str, tuple[str, str, str | None]] = {
+    "fastapi.FastAPI": ("fastapi", "app", "root_path"),
+    "fastapi.APIRouter": ("fastapi", "router", "prefix"),
+    "fastapi.routing.APIRouter": ("fastapi", "router", "prefix"),
+    "starlette.applications.Starlette": ("starlette", "app", None),
+    "flask.Flask": ("flask", "app", None),
+    "flask.Blueprint": ("flask", "router", "url_prefix"),
+    "flask.blueprints.Blueprint": ("flask", "router", "url_prefix"),
+}
+_HTTP_METHODS = {"get", "post", "put", "delete", "patch", "options", "head", "trace"}
+_FASTAPI_DECORATORS = _HTTP_METHODS | {"api_route", "websocket"}
+_FLASK_DECORATORS = _HTTP_METHODS | {"route"}
+_MOUNTS = {"include_router": "prefix", "register_blueprint": "url_prefix", "mount": None}
+
+
+@dataclass
+class RouteObject:
+    path: str
+    var: str
+    framework: str
+    role: str
+    prefix: str = ""
+    line: int = 0
+    # (parent object key, prefix given when mounting)
+    parents: list[tuple[tuple[str, str], str | None]] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.path, self.var)
+
+
+def _const_str(value: Value | None) -> str | None:
+    if value is not None and value.kind == "const" and isinstance(value.value, str):
+        return value.value
+    return None
+
+
+def join_paths(*parts: str) -> str:
+    """Join route prefixes the way frameworks do: one slash between, leading slash kept."""
+    joined = ""
+    for part in parts:
+        if not part:
+            continue
+        if not joined:
+            joined = part
+        else:
+            joined = joined.rstrip("/") + "/" + part.lstrip("/")
+    if not joined.startswith("/"):
+        joined = "/" + joined
+    return joined
+
+
+class RouteBuilder:
+    def __init__(self, symbols: SymbolTable, production_paths: set[str]) -> None:
+        self.symbols = symbols
+        self.paths = production_paths
+        self.objects: dict[tuple[str, str], RouteObject] = {}
+
+    def build(self) -> list[Route]:
+        self._find_objects()
+        self._find_mounts()
+        routes: list[Route] = []
+        for path in sorted(self.paths):
+            info = self.symbols.by_path[path]
+            for function in info.facts.functions:
+                for deco in function.decorators:
+                    routes.extend(self._from_decorator(path, function.qualname, deco))
+            for call in info.facts.calls:
+                routes.extend(self._from_call(path, call))
+        routes.sort(key=lambda r: (r.path, r.method, r.file, r.line))
+        return routes
+
+    # -- objects and mounts ----------------------------------------------------------------
+    def _find_objects(self) -> None:
+        for path in sorted(self.paths):
+            info = self.symbols.by_path[path]
+            for assign in info.facts.assigns:
+                if assign.scope or assign.value.kind != "call" or assign.call is None:
+                    continue
+                kind = ROUTE_OBJECTS.get(str(assign.value.value))
+                if kind is None or len(assign.targets) != 1:
+                    continue
+                framework, role, prefix_kw = kind
+                call = info.facts.calls[assign.call]
+                prefix = _const_str(call.kwargs.get(prefix_kw)) if prefix_kw else None
+                if role == "app":
+                    prefix = None  # root_path is a proxy setting, not a route prefix
+                obj = RouteObject(path, assign.targets[0], framework, role, prefix or "",
+                                  assign.line)
+                self.objects[obj.key] = obj
+
+    def object_for(self, path: str, scope: str, name: str) -> RouteObject | None:
+        """The route object a name refers to in a module (local or imported)."""
+        local = self.objects.get((path, name))
+        if local is not None:
+            return local
+        info = self.symbols.by_path.get(path)
+        if info is None:
+            return None
+        head, _, rest = name.partition(".")
+        dotted = info.bindings.get(head)
+        if dotted is None and "." in name:
+            dotted = name
+        elif dotted is not None and rest:
+            dotted = f"{dotted}.{rest}"
+        if dotted is None:
+            return None
+        split = self.symbols.split_module(dotted, path)
+        if split is None:
+            return None
+        module_path, member = split
+        found = self.objects.get((module_path, member))
+        if found is None and member in self.symbols.by_path[module_path].bindings:
+            return self.object_for(module_path, "", member)
+        return found
+
+    def _find_mounts(self) -> None:
+        for path in sorted(self.paths):
+            info = self.symbols.by_path[path]
+            for call in info.facts.calls:
+                owner, _, method = call.name.rpartition(".")
+                if method not in _MOUNTS or not owner:
+                    continue
+                parent = self.object_for(path, call.scope, owner)
+                if parent is None:
+                    continue
+                child_ref = call.args[1] if method == "mount" and len(call.args) > 1 else (
+                    call.args[0] if call.args else None
+                )
+                if child_ref is None or child_ref.kind != "name":
+                    continue
+                child = self.object_for(path, call.scope, str(child_ref.value))
+                if child is None:
+                    continue
+                keyword = _MOUNTS[method]
+                prefix = _const_str(call.kwargs.get(keyword)) if keyword else None
+                if method == "mount":
+                    prefix = _const_str(call.args[0]) if call.args else None
+                child.parents.append((parent.key, prefix))
+
+    def full_prefixes(self, obj: RouteObject, seen: frozenset[tuple[str, str]] = frozenset()
+                      ) -> list[str]:
+        """Every full prefix of an object, one per chain of mounts up to an app."""
+        if obj.key in seen:
+            return [obj.prefix]
+        if not obj.parents:
+            return [obj.prefix]
+        results: list[str] = []
+        for parent_key, mount_prefix in obj.parents:
+            parent = self.objects[parent_key]
+            own = obj.prefix
+            if obj.framework == "flask" and mount_prefix is not None:
+                own, mount_prefix = mount_prefix, None  # register_blueprint overrides
+            for parent_prefix in self.full_prefixes(parent, seen | {obj.key}):
+                results.append(join_paths(parent_prefix, mount_prefix or "", own))
+        return results
+
+    # -- routes --------------------------------------------------------------------------
+    def _route(self, obj: RouteObject, methods: list[str], path: str, handler: FuncRef,
+               file: str, line: int) -> list[Route]:
+        info = self.symbols.by_path.get(handler.path)
+        module = info.facts.module if info else handler.path
+        return [
+            Route(
+                method=method,
+                path=join_paths(prefix, path),
+                handler=f"{module}.{handler.qualname}",
+                file=file,
+                line=line,
+                framework=obj.framework,
+                handler_path=handler.path,
+                handler_qualname=handler.qualname,
+            )
+            for prefix in self.full_prefixes(obj)
+            for method in methods
+        ]
+
+    def _methods(self, verb: str, kwargs: dict[str, Value], framework: str) -> list[str]:
+        if verb in _HTTP_METHODS:
+            return [verb.upper()]
+        if verb == "websocket":
+            return ["WEBSOCKET"]
+        listed = kwargs.get("methods")
+        if listed is not None and listed.items:
+            return sorted({str(m).upper() for m in listed.items if isinstance(m, str)}) or ["GET"]
+        return ["GET"]
+
+    def _from_decorator(self, path: str, qualname: str, deco) -> list[Route]:  # type: ignore[no-untyped-def]
+        owner, _, verb = deco.name.rpartition(".")
+        if not owner or not deco.called:
+            return []
+        obj = self.object_for(path, "", owner)
+        if obj is None:
+            return []
+        allowed = _FASTAPI_DECORATORS if obj.framework == "fastapi" else _FLASK_DECORATORS
+        if verb not in allowed:
+            return []
+        route_path = _const_str(deco.args[0]) if deco.args else None
+        route_path = route_path or _const_str(deco.kwargs.get("path")) or _const_str(
+            deco.kwargs.get("rule")
+        )
+        if route_path is None:
+            route_path = ""
+        methods = self._methods(verb, deco.kwargs, obj.framework)
+        return self._route(obj, methods, route_path, FuncRef(path, qualname), path, deco.line)
+
+    def _from_call(self, path: str, call: Call) -> list[Route]:
+        owner, _, method = call.name.rpartition(".")
+        if method not in ("add_api_route", "add_url_rule") or not owner:
+            return []
+        obj = self.object_for(path, call.scope, owner)
+        if obj is None:
+            return []
+        route_path = _const_str(call.args[0]) if call.args else _const_str(
+            call.kwargs.get("path") or call.kwargs.get("rule")
+        )
+        if method == "add_api_route":
+            handler_value = call.args[1] if len(call.args) > 1 else call.kwargs.get("endpoint")
+        else:
+            handler_value = call.kwargs.get("view_func") or (
+                call.args[2] if len(call.args) > 2 else None
+            )
+        if handler_value is None or handler_value.kind != "name":
+            return []
+        target = self.symbols.resolve_call_name(path, call.scope, str(handler_value.value))
+        if target is None or target.func is None or target.kind != "function":
+            return []
+        methods = self._methods("route", call.kwargs, obj.framework)
+        return self._route(obj, methods, route_path or "", target.func, path, call.line)

@@ -1,0 +1,290 @@
+"""Resolve names across the repository's own modules: which function a call reaches.
+
+The index resolved every name against its own file's imports; this module finishes the
+job across files, so a check can follow ``predict() -> get_model() -> joblib.load``
+through helpers in other modules, methods on ``self``, and instances built at import.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mlaudit.index.facts import Assign, Call, ClassDef, Function, PyFacts
+
+
+@dataclass(frozen=True)
+class FuncRef:
+    """A function or method defined in the repository."""
+
+    path: str
+    qualname: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.qualname}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a call reaches: a project function, a project class, or an external name."""
+
+    kind: str  # "function" | "class" | "external"
+    name: str  # external dotted name, or the qualname for project symbols
+    path: str | None = None
+
+    @property
+    def func(self) -> FuncRef | None:
+        if self.kind == "function" and self.path is not None:
+            return FuncRef(self.path, self.name)
+        if self.kind == "class" and self.path is not None:
+            return FuncRef(self.path, f"{self.name}.__init__")
+        return None
+
+
+def match_any(name: str, patterns: Iterable[str]) -> str | None:
+    """The first fnmatch pattern that matches a dotted name, if any."""
+    for pattern in patterns:
+        if name == pattern or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
+            return pattern
+    return None
+
+
+def last_attr(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+class ModuleInfo:
+    """Lookup tables for one Python module's facts."""
+
+    def __init__(self, path: str, facts: PyFacts) -> None:
+        self.path = path
+        self.facts = facts
+        self.functions: dict[str, Function] = {f.qualname: f for f in facts.functions}
+        self.classes: dict[str, ClassDef] = {c.qualname: c for c in facts.classes}
+        self.bindings: dict[str, str] = {}
+        for imp in facts.imports:
+            if imp.alias != "*":
+                self.bindings[imp.alias] = f"{imp.module}.{imp.name}" if imp.name else imp.module
+        # Variables by scope: the last assignment wins, as it would at run time for the
+        # common "assign once, use later" pattern.
+        self.variables: dict[tuple[str, str], Assign] = {}
+        for assign in facts.assigns:
+            for target in assign.targets:
+                self.variables[(assign.scope, target)] = assign
+        self.calls_by_scope: dict[str, list[Call]] = {}
+        for call in facts.calls:
+            self.calls_by_scope.setdefault(call.scope, []).append(call)
+
+    def variable(self, scope: str, name: str) -> Assign | None:
+        """The assignment a name refers to in ``scope``, looking outwards to module level."""
+        parts = scope.split(".") if scope else []
+        while True:
+            found = self.variables.get((".".join(parts), name))
+            if found is not None:
+                return found
+            if not parts:
+                return None
+            parts.pop()
+
+
+class SymbolTable:
+    """Modules of the repository by dotted name, and call resolution across them."""
+
+    def __init__(self, modules: dict[str, ModuleInfo]) -> None:
+        self.by_path = modules
+        self.by_name: dict[str, list[str]] = {}
+        for path, info in sorted(modules.items()):
+            parts = info.facts.module.split(".") if info.facts.module else []
+            # Register every suffix so `app.model` finds `src/app/model.py` too.
+            for start in range(len(parts)):
+                self.by_name.setdefault(".".join(parts[start:]), []).append(path)
+
+    # -- modules -------------------------------------------------------------------------
+    def find_module(self, dotted: str, near: str | None = None) -> str | None:
+        """Path of the module named ``dotted``; the closest to ``near`` when ambiguous."""
+        candidates = self.by_name.get(dotted)
+        if not candidates:
+            return None
+        exact = [p for p in candidates if self.by_path[p].facts.module == dotted]
+        pool = exact or candidates
+        if len(pool) == 1 or near is None:
+            return pool[0]
+        near_parts = near.split("/")
+
+        def shared(path: str) -> int:
+            count = 0
+            for a, b in zip(path.split("/"), near_parts, strict=False):
+                if a != b:
+                    break
+                count += 1
+            return count
+
+        return max(pool, key=lambda p: (shared(p), -len(p)))
+
+    def split_module(self, dotted: str, near: str | None) -> tuple[str, str] | None:
+        """Split ``pkg.mod.member.attr`` into (module path, ``member.attr``)."""
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            path = self.find_module(".".join(parts[:cut]), near)
+            if path is not None:
+                return path, ".".join(parts[cut:])
+        return None
+
+    # -- resolution ----------------------------------------------------------------------
+    def resolve_member(self, path: str, member: str, depth: int = 0) -> Target | None:
+        """What ``member`` (``f``, ``Cls``, ``Cls.method``, ``obj.method``) is in a module."""
+        if depth > 8:
+            return None
+        info = self.by_path[path]
+        if member in info.functions:
+            return Target("function", member, path)
+        if member in info.classes:
+            return Target("class", member, path)
+        head, _, rest = member.partition(".")
+        if head in info.classes and rest:
+            return self.resolve_method(path, head, rest, depth + 1)
+        if head in info.bindings:
+            # Re-exported through this module's imports (`from .model import load_model`).
+            return self.resolve_dotted(info.bindings[head] + ("." + rest if rest else ""), path,
+                                       depth + 1)
+        assign = info.variables.get(("", head))
+        if assign is not None and rest:
+            built = self.instance_class(path, "", assign, depth + 1)
+            if built is not None:
+                return self.resolve_method(built.path or path, built.name, rest, depth + 1) \
+                    if built.kind == "class" else Target("external", f"{built.name}().{rest}")
+        return None
+
+    def resolve_method(self, path: str, cls: str, method: str, depth: int = 0) -> Target | None:
+        """A method of a project class, looking through project base classes."""
+        if depth > 8:
+            return None
+        info = self.by_path[path]
+        qual = f"{cls}.{method}"
+        if qual in info.functions:
+            return Target("function", qual, path)
+        classdef = info.classes.get(cls)
+        if classdef is None:
+            return None
+        for base in classdef.bases:
+            base_target = self.resolve_dotted(base, path, depth + 1)
+            if base_target is not None and base_target.kind == "class" and base_target.path:
+                found = self.resolve_method(base_target.path, base_target.name, method, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def resolve_dotted(self, dotted: str, near: str, depth: int = 0) -> Target | None:
+        """A fully qualified dotted name: a project symbol when a project module defines it."""
+        if depth > 8:
+            return None
+        if dotted.startswith("."):
+            return None
+        split = self.split_module(dotted.replace("()", ""), near)
+        if split is not None:
+            path, member = split
+            found = self.resolve_member(path, member, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def instance_class(self, path: str, scope: str, assign: Assign, depth: int = 0) -> Target | None:
+        """The class (project or external) an assignment built: ``m = Predictor()``."""
+        if assign.value.kind != "call" or not isinstance(assign.value.value, str):
+            return None
+        target = self.resolve_call_name(path, assign.scope or scope, assign.value.value, depth + 1)
+        if target is not None and target.kind == "class":
+            return target
+        if target is not None and target.kind == "external":
+            return Target("external", target.name)
+        return None
+
+    def resolve_call_name(self, path: str, scope: str, name: str, depth: int = 0) -> Target | None:
+        """Resolve a call's dotted name as written in ``scope`` of module ``path``."""
+        if depth > 8:
+            return None
+        info = self.by_path[path]
+        head, _, rest = name.partition(".")
+        if head == "self" and rest:
+            cls = self._enclosing_class(info, scope)
+            if cls is not None:
+                method, _, tail = rest.partition(".")
+                if not tail:
+                    return self.resolve_method(path, cls, method, depth + 1)
+                attr = info.variable(f"{cls}.__init__", f"self.{method}")
+                if attr is not None:
+                    built = self.instance_class(path, scope, attr, depth + 1)
+                    if built is not None and built.kind == "class" and built.path:
+                        return self.resolve_method(built.path, built.name, tail, depth + 1)
+                    if built is not None:
+                        return Target("external", f"{built.name}().{tail}")
+                return None
+        # A name defined in an enclosing function, then at module level.
+        scope_parts = scope.split(".") if scope else []
+        for cut in range(len(scope_parts), -1, -1):
+            prefix = ".".join(scope_parts[:cut])
+            qual = f"{prefix}.{head}" if prefix else head
+            if qual in info.functions and not rest:
+                return Target("function", qual, path)
+            if qual in info.classes:
+                return Target("class", qual, path) if not rest else self.resolve_method(
+                    path, qual, rest, depth + 1
+                )
+        if head in ("self", "cls"):
+            return None
+        assign = info.variable(scope, head)
+        if assign is not None and rest and head not in info.bindings:
+            built = self.instance_class(path, scope, assign, depth + 1)
+            if built is not None and built.kind == "class" and built.path:
+                return self.resolve_method(built.path, built.name, rest, depth + 1)
+            if built is not None:
+                return Target("external", f"{built.name}().{rest}")
+            if assign.value.kind == "name" and isinstance(assign.value.value, str):
+                return self.resolve_call_name(path, scope, f"{assign.value.value}.{rest}",
+                                              depth + 1)
+        if "." in name or head in info.bindings:
+            found = self.resolve_dotted(name, path, depth + 1)
+            if found is not None:
+                return found
+            if "()" in name:
+                # `Cls().method` or `factory().method`: resolve what the call returns.
+                before, _, after = name.partition("()")
+                inner = self.resolve_call_name(path, scope, before, depth + 1)
+                if inner is not None and inner.kind == "class" and inner.path and after:
+                    return self.resolve_method(inner.path, inner.name, after.lstrip("."),
+                                               depth + 1)
+            return Target("external", name)
+        return Target("external", name) if head in info.bindings else None
+
+    def resolve_call(self, path: str, call: Call) -> Target | None:
+        return self.resolve_call_name(path, call.scope, call.name)
+
+    @staticmethod
+    def _enclosing_class(info: ModuleInfo, scope: str) -> str | None:
+        function = info.functions.get(scope)
+        if function is not None and function.class_name:
+            return function.class_name
+        parts = scope.split(".")
+        while parts:
+            parts.pop()
+            candidate = ".".join(parts)
+            if candidate in info.classes:
+                return candidate
+        return None
+
+    def function(self, ref: FuncRef) -> Function | None:
+        info = self.by_path.get(ref.path)
+        return info.functions.get(ref.qualname) if info else None
+
+    def calls_in(self, ref: FuncRef) -> list[Call]:
+        """Calls made directly in a function's body (nested functions excluded)."""
+        info = self.by_path.get(ref.path)
+        return info.calls_by_scope.get(ref.qualname, []) if info else []
+
+    def external_name(self, path: str, call: Call) -> str:
+        """The call's name with local instances expanded: ``run.track`` -> ``aim.Run().track``."""
+        target = self.resolve_call(path, call)
+        if target is not None and target.kind == "external":
+            return target.name
+        return call.name
