@@ -11,12 +11,17 @@ from mlaudit.catalog import load_catalog
 from mlaudit.checks import load_checks, not_applicable
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
-from mlaudit.index.build import build_index, default_jobs, open_cache
+from mlaudit.index.build import IndexBuilder, default_jobs, open_cache
 from mlaudit.policy import apply_suppressions, ignore_reason, select_rules
 from mlaudit.project import Project
+from mlaudit.project.demand import demanded_modules
 from mlaudit.results import CheckResult, Outcome, ScanResult
 from mlaudit.scoring import score
 from mlaudit.workspace import discover
+
+
+# Rounds of "parse the light modules that entry points and handlers reach".
+MAX_ROUNDS = 8
 
 
 @dataclass
@@ -35,10 +40,19 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     workspace = discover(root, config.exclude)
     cache = open_cache(workspace.root, options.cache_dir or config.cache_dir, options.use_cache)
     jobs = options.jobs or config.jobs or default_jobs()
-    files = build_index(workspace, jobs, cache)
+    builder = IndexBuilder(workspace, jobs, cache)
+    files = builder.first_round()
     # The project model uses every catalog vocabulary (SERVES reads ML307's loaders), even
     # for rules not selected, and user vocabulary extensions.
-    project = Project(workspace, files, {**catalog, **rules})
+    every_rule = {**catalog, **rules}
+    project = Project(workspace, files, every_rule)
+    for _ in range(MAX_ROUNDS):
+        wanted = demanded_modules(project, builder.light_paths())
+        if not wanted:
+            break
+        files = builder.deepen(wanted)
+        project = Project(workspace, files, every_rule)
+    builder.save_cache()
     registry = load_checks()
     results: list[CheckResult] = []
     present = project.present_traits

@@ -65,6 +65,36 @@ def _threshold(tokens: list[str], flags: list[str]) -> tuple[str, str | None] | 
     return None
 
 
+_SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\|")
+_INSTALLERS = (
+    ("pip",),
+    ("pip3",),
+    ("python", "-m", "pip"),
+    ("python3", "-m", "pip"),
+    ("uv", "pip"),
+    ("uv", "add"),
+    ("poetry", "add"),
+    ("pipx", "install"),
+    ("conda", "install"),
+    ("mamba", "install"),
+    ("apt-get",),
+    ("apt",),
+)
+
+
+def _runs_test_command(text: str, test_commands: list[str]) -> bool:
+    """A shell segment runs a test command (``pytest``, ``make test``), not installs it."""
+    for segment in _SEGMENT_SPLIT.split(text):
+        tokens = [t.rsplit("/", 1)[-1] if i == 0 else t for i, t in enumerate(segment.split())]
+        if not tokens or any(tuple(tokens[: len(i)]) == i for i in _INSTALLERS):
+            continue
+        for command in test_commands:
+            wanted = command.split()
+            if any(tokens[i : i + len(wanted)] == wanted for i in range(len(tokens))):
+                return True
+    return False
+
+
 def _metric_word(text: str, metrics: set[str]) -> str | None:
     found = _words(text) & metrics
     return sorted(found, key=len, reverse=True)[0] if found else None
@@ -97,9 +127,7 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
             target.append(Evidence(f"CI asserts a metric threshold: `{command.text[:100]}`",
                                    command.path, command.line))
             continue
-        if any(c in " ".join(tokens) for c in test_commands) or (
-            tokens and tokens[0] in {c.split()[0] for c in test_commands if " " not in c}
-        ):
+        if _runs_test_command(command.text, test_commands):
             runs_tests.append(Evidence(f"CI runs the tests: `{command.text[:100]}`",
                                        command.path, command.line))
             continue
@@ -174,7 +202,14 @@ def _assert_strength(fact: Assert, metrics: set[str]) -> str | None:
 def _workflow_anchor(project: Project) -> Evidence | None:
     workflows = project.files_of("github-workflow")
     if not workflows:
-        return None
+        # Other CI systems (GitLab, Azure, ...): the configuration file the CI trait found.
+        ci = project.traits.get("CI")
+        located = [e for e in ci.evidence if e.path] if ci is not None else []
+        if not located:
+            return None
+        return Evidence(
+            "add an evaluation gate to this CI configuration", located[0].path, located[0].line or 1
+        )
     facts = workflows[0]
     line = facts.workflow.steps[0].line if facts.workflow and facts.workflow.steps else 1
     return Evidence("add an evaluation gate to this workflow", facts.path, line)

@@ -110,6 +110,19 @@ def _kw_true(call: Call, key: str) -> bool:
     return value is not None and value.kind == "const" and value.value is True
 
 
+def _constructor_match(name: str, patterns: list[str]) -> bool:
+    """A call named by ``patterns`` itself, not a method of the object it built.
+
+    ``sklearn.ensemble.RandomForest*`` names the estimator constructors; it must not match
+    ``sklearn.ensemble.RandomForestClassifier().fit`` (the trailing wildcard would swallow
+    the ``().fit``).
+    """
+    pattern = match_any(name, patterns)
+    if pattern is None:
+        return False
+    return not (pattern.endswith("*") and "(" in name[len(pattern) - 1 :])
+
+
 def _seed_given(call: Call) -> bool:
     return bool(call.args) or any(k in call.kwargs for k in ("seed", "x", "key"))
 
@@ -154,7 +167,7 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
                 seed_seen = True
                 _add_seed_evidence(seeded, site)
                 continue
-            if match_any(name, random_state_calls):
+            if _constructor_match(name, random_state_calls):
                 if "random_state" in site.call.kwargs:
                     continue
                 if match_any(name, shuffle_only) and not _kw_true(site.call, "shuffle"):

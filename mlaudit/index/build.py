@@ -1,8 +1,10 @@
 """Build the index of a workspace: cached facts where the content is unchanged, the rest
 extracted in a process pool (or serially, where a pool would cost more than it saves).
 
-Results are keyed by path, so the index is the same whatever the number of jobs or the
-order in which workers finish.
+Python files are triaged first (triage.py): the full libcst pass for files whose text holds
+something a check looks for, a light record for the rest, and a second round (``deepen``)
+for light modules that an entry point or handler turns out to call. Results are keyed by
+path, so the index is the same whatever the number of jobs or the order workers finish in.
 """
 
 from __future__ import annotations
@@ -15,26 +17,29 @@ from pathlib import Path
 import msgspec
 
 from mlaudit.index.cache import FactsCache
-from mlaudit.index.extract import PARSED_KINDS, digest, extract_bytes
+from mlaudit.index.extract import PARSED_KINDS, decode, digest, extract_bytes
 from mlaudit.index.facts import FileFacts, ParseError
-from mlaudit.workspace import Workspace
+from mlaudit.index.triage import default_triage, full_pass_forced
+from mlaudit.workspace import Workspace, is_test_path
 
-# Below this much Python source to parse, starting worker processes costs more than it saves.
+# Below this much source to parse, starting worker processes costs more than it saves.
 SERIAL_BYTES = 400_000
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(FileFacts)
 
+Job = tuple[str, str, bytes]
 
-def _work(batch: list[tuple[str, str, bytes]]) -> list[bytes]:
+
+def _work(batch: list[Job]) -> list[bytes]:
     """Worker: extract a batch of files and return their facts, encoded."""
     return [_encoder.encode(extract_bytes(path, kind, data)) for path, kind, data in batch]
 
 
-def _batches(items: list[tuple[str, str, bytes]], jobs: int) -> list[list[tuple[str, str, bytes]]]:
+def _batches(items: list[Job], jobs: int) -> list[list[Job]]:
     """Split by size into about 4 batches per job, biggest first, for even load."""
-    ordered = sorted(items, key=lambda item: len(item[2]), reverse=True)
+    ordered = sorted(items, key=lambda item: (-len(item[2]), item[0]))
     count = max(1, min(len(ordered), jobs * 4))
-    batches: list[list[tuple[str, str, bytes]]] = [[] for _ in range(count)]
+    batches: list[list[Job]] = [[] for _ in range(count)]
     sizes = [0] * count
     for item in ordered:
         index = sizes.index(min(sizes))
@@ -50,42 +55,101 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def build_index(workspace: Workspace, jobs: int, cache: FactsCache | None) -> dict[str, FileFacts]:
-    """Facts for every file of the workspace, by path."""
-    facts: dict[str, FileFacts] = {}
-    todo: list[tuple[str, str, bytes]] = []
-    for source in workspace.files:
-        if source.kind not in PARSED_KINDS:
-            facts[source.path] = FileFacts(path=source.path, kind=source.kind)
-            continue
-        try:
-            data = workspace.abspath(source.path).read_bytes()
-        except OSError as exc:
-            failed = FileFacts(path=source.path, kind=source.kind)
-            failed.errors.append(ParseError(f"cannot read: {exc.strerror or exc}"))
-            facts[source.path] = failed
-            continue
-        cached = cache.get(source.path, source.kind, digest(data)) if cache else None
-        if cached is not None:
-            facts[source.path] = cached
+def _is_full(facts: FileFacts) -> bool:
+    return facts.python is None or facts.python.depth == "full"
+
+
+class IndexBuilder:
+    """Facts for every file of a workspace, built in rounds."""
+
+    def __init__(self, workspace: Workspace, jobs: int, cache: FactsCache | None) -> None:
+        self.workspace = workspace
+        self.jobs = jobs
+        self.cache = cache
+        self.facts: dict[str, FileFacts] = {}
+        self._data: dict[str, bytes] = {}  # Python sources kept for a later full pass
+        self._full: dict[str, FileFacts] = {}  # full facts known (computed or cached)
+        self.parsed_bytes = 0
+
+    def first_round(self) -> dict[str, FileFacts]:
+        triage = None if full_pass_forced() else default_triage()
+        todo: list[Job] = []
+        for source in self.workspace.files:
+            if source.kind not in PARSED_KINDS:
+                self.facts[source.path] = FileFacts(path=source.path, kind=source.kind)
+                continue
+            try:
+                data = self.workspace.abspath(source.path).read_bytes()
+            except OSError as exc:
+                failed = FileFacts(path=source.path, kind=source.kind)
+                failed.errors.append(ParseError(f"cannot read: {exc.strerror or exc}"))
+                self.facts[source.path] = failed
+                continue
+            cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
+            if cached is not None and _is_full(cached):
+                self._full[source.path] = cached
+            light = source.kind == "python" and triage is not None and not (
+                triage.needs_full_pass(source.path, decode(data), is_test_path(source.path))
+            )
+            if light:
+                self._data[source.path] = data
+                if cached is not None and not _is_full(cached):
+                    self.facts[source.path] = cached
+                else:
+                    self.facts[source.path] = extract_bytes(source.path, source.kind, data,
+                                                            full=False)
+            elif source.path in self._full:
+                self.facts[source.path] = self._full[source.path]
+            else:
+                todo.append((source.path, source.kind, data))
+        self._extract(todo)
+        return self.ordered()
+
+    def deepen(self, paths: set[str]) -> dict[str, FileFacts]:
+        """The full pass for light modules that turned out to be needed."""
+        todo: list[Job] = []
+        for path in sorted(paths):
+            facts = self.facts.get(path)
+            if facts is None or _is_full(facts):
+                continue
+            if path in self._full:
+                self.facts[path] = self._full[path]
+            else:
+                todo.append((path, facts.kind, self._data[path]))
+        self._extract(todo)
+        return self.ordered()
+
+    def light_paths(self) -> set[str]:
+        return {p for p, f in self.facts.items() if not _is_full(f)}
+
+    def ordered(self) -> dict[str, FileFacts]:
+        return {path: self.facts[path] for path in sorted(self.facts)}
+
+    def _extract(self, todo: list[Job]) -> None:
+        total = sum(len(item[2]) for item in todo)
+        self.parsed_bytes += total
+        if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
+            results = [extract_bytes(path, kind, data) for path, kind, data in todo]
         else:
-            todo.append((source.path, source.kind, data))
-    total = sum(len(item[2]) for item in todo)
-    if jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
-        for path, kind, data in todo:
-            facts[path] = extract_bytes(path, kind, data)
-    else:
-        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            for encoded_batch in pool.map(_work, _batches(todo, jobs)):
-                for encoded in encoded_batch:
-                    item = _decoder.decode(encoded)
-                    facts[item.path] = item
-    ordered = {path: facts[path] for path in sorted(facts)}
-    if cache is not None:
-        cache.replace_all({p: f for p, f in ordered.items() if f.kind in PARSED_KINDS})
-        cache.save()
-    return ordered
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            results = []
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+                for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
+                    results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
+        for item in results:
+            self.facts[item.path] = item
+            self._full[item.path] = item
+
+    def save_cache(self) -> None:
+        if self.cache is None:
+            return
+        entries: dict[str, FileFacts] = {}
+        for path, facts in self.ordered().items():
+            if facts.kind not in PARSED_KINDS or not facts.digest:
+                continue
+            entries[path] = self._full.get(path, facts)  # keep the fullest facts known
+        self.cache.replace_all(entries)
+        self.cache.save()
 
 
 def open_cache(root: Path, cache_dir: str | None, enabled: bool) -> FactsCache | None:

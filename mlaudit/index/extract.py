@@ -34,8 +34,8 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="replace")
 
 
-def extract_bytes(path: str, kind: str, data: bytes) -> FileFacts:
-    """Facts of one file from its bytes."""
+def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileFacts:
+    """Facts of one file from its bytes; ``full=False`` gives Python files a light record."""
     facts = FileFacts(path=path, kind=kind, digest=digest(data))
     if kind not in PARSED_KINDS:
         return facts
@@ -50,6 +50,11 @@ def extract_bytes(path: str, kind: str, data: bytes) -> FileFacts:
     text = decode(data)
     facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     facts.suppressions = parse_suppressions(text)
+    if kind == "python" and not full:
+        from mlaudit.index.triage import light_facts
+
+        facts.python = light_facts(path, text)
+        return facts
     try:
         _dispatch(facts, kind, data, text)
     except RecursionError:

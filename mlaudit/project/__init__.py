@@ -135,16 +135,16 @@ class Project:
         calls = list(self.symbols.calls_in(ref))
         for param in function.params:
             default = param.default
-            if (
-                default is not None
-                and default.kind == "call"
-                and str(default.value).endswith("Depends")
-                and default.items
-                and isinstance(default.items[0], str)
+            if default is None or default.kind != "call" or not str(default.value).endswith(
+                "Depends"
             ):
+                continue
+            # Depends(provider); a bare Depends() calls the annotated class itself.
+            provider = default.items[0] if default.items else param.annotation
+            if isinstance(provider, str) and provider:
                 calls.append(
-                    Call(name=default.items[0], line=function.line, col=1,
-                         end_line=function.line, scope=ref.qualname)
+                    Call(name=provider, line=function.line, col=1, end_line=function.line,
+                         scope=ref.qualname)
                 )
         return calls
 

@@ -40,10 +40,11 @@ class RouteObject:
     line: int = 0
     # (parent object key, prefix given when mounting)
     parents: list[tuple[tuple[str, str], str | None]] = field(default_factory=list)
+    scope: str = ""  # the function that builds it (an app factory), "" at module level
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.path, self.var)
+        return (self.path, f"{self.scope}.{self.var}" if self.scope else self.var)
 
 
 def _const_str(value: Value | None) -> str | None:
@@ -58,10 +59,7 @@ def join_paths(*parts: str) -> str:
     for part in parts:
         if not part:
             continue
-        if not joined:
-            joined = part
-        else:
-            joined = joined.rstrip("/") + "/" + part.lstrip("/")
+        joined = joined.rstrip("/") + "/" + part.lstrip("/") if joined else part
     if not joined.startswith("/"):
         joined = "/" + joined
     return joined
@@ -84,16 +82,20 @@ class RouteBuilder:
                     routes.extend(self._from_decorator(path, function.qualname, deco))
             for call in info.facts.calls:
                 routes.extend(self._from_call(path, call))
-        routes.sort(key=lambda r: (r.path, r.method, r.file, r.line))
-        return routes
+        # The same blueprint registered on two apps (a factory and a module-level app)
+        # gives identical rows: list each route once.
+        unique = {(r.method, r.path, r.handler, r.file, r.line): r for r in routes}
+        return sorted(unique.values(), key=lambda r: (r.path, r.method, r.file, r.line))
 
     # -- objects and mounts ----------------------------------------------------------------
     def _find_objects(self) -> None:
         for path in sorted(self.paths):
             info = self.symbols.by_path[path]
             for assign in info.facts.assigns:
-                if assign.scope or assign.value.kind != "call" or assign.call is None:
+                if assign.value.kind != "call" or assign.call is None:
                     continue
+                if assign.scope and info.functions.get(assign.scope) is None:
+                    continue  # built in a class body, not a module or a function
                 kind = ROUTE_OBJECTS.get(str(assign.value.value))
                 if kind is None or len(assign.targets) != 1:
                     continue
@@ -103,11 +105,17 @@ class RouteBuilder:
                 if role == "app":
                     prefix = None  # root_path is a proxy setting, not a route prefix
                 obj = RouteObject(path, assign.targets[0], framework, role, prefix or "",
-                                  assign.line)
+                                  assign.line, scope=assign.scope)
                 self.objects[obj.key] = obj
 
     def object_for(self, path: str, scope: str, name: str) -> RouteObject | None:
         """The route object a name refers to in a module (local or imported)."""
+        parts = scope.split(".") if scope else []
+        while parts:  # built in an enclosing function (an app factory)
+            found_local = self.objects.get((path, ".".join([*parts, name])))
+            if found_local is not None:
+                return found_local
+            parts.pop()
         local = self.objects.get((path, name))
         if local is not None:
             return local
@@ -206,7 +214,7 @@ class RouteBuilder:
         owner, _, verb = deco.name.rpartition(".")
         if not owner or not deco.called:
             return []
-        obj = self.object_for(path, "", owner)
+        obj = self.object_for(path, qualname.rpartition(".")[0], owner)
         if obj is None:
             return []
         allowed = _FASTAPI_DECORATORS if obj.framework == "fastapi" else _FLASK_DECORATORS

@@ -131,6 +131,23 @@ class SymbolTable:
                 return path, ".".join(parts[cut:])
         return None
 
+    def defining_module(self, dotted: str, near: str, depth: int = 0) -> str | None:
+        """The project module that should define ``dotted``, following re-exports."""
+        if depth > 8 or dotted.startswith("."):
+            return None
+        split = self.split_module(dotted.replace("()", ""), near)
+        if split is None:
+            return None
+        path, member = split
+        info = self.by_path[path]
+        head, _, rest = member.partition(".")
+        if head in info.functions or head in info.classes:
+            return path
+        if head in info.bindings:
+            target = info.bindings[head] + ("." + rest if rest else "")
+            return self.defining_module(target, path, depth + 1) or path
+        return path
+
     # -- resolution ----------------------------------------------------------------------
     def resolve_member(self, path: str, member: str, depth: int = 0) -> Target | None:
         """What ``member`` (``f``, ``Cls``, ``Cls.method``, ``obj.method``) is in a module."""
@@ -193,6 +210,12 @@ class SymbolTable:
         """The class (project or external) an assignment built: ``m = Predictor()``."""
         if assign.value.kind != "call" or not isinstance(assign.value.value, str):
             return None
+        # The constructor's name was qualified through imports at extraction: look it up as
+        # a project symbol first, so `predictor = Predictor()` with `from predictor import
+        # Predictor` does not read `predictor` as the variable being assigned.
+        qualified = self.resolve_dotted(assign.value.value, path, depth + 1)
+        if qualified is not None and qualified.kind == "class":
+            return qualified
         target = self.resolve_call_name(path, assign.scope or scope, assign.value.value, depth + 1)
         if target is not None and target.kind == "class":
             return target
