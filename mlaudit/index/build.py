@@ -27,12 +27,12 @@ SERIAL_BYTES = 400_000
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(FileFacts)
 
-Job = tuple[str, str, bytes]
+Job = tuple[str, str, bytes, bool]  # path, kind, content, full pass
 
 
 def _work(batch: list[Job]) -> list[bytes]:
     """Worker: extract a batch of files and return their facts, encoded."""
-    return [_encoder.encode(extract_bytes(path, kind, data)) for path, kind, data in batch]
+    return [_encoder.encode(extract_bytes(*job)) for job in batch]
 
 
 def _batches(items: list[Job], jobs: int) -> list[list[Job]]:
@@ -96,12 +96,11 @@ class IndexBuilder:
                 if cached is not None and not _is_full(cached):
                     self.facts[source.path] = cached
                 else:
-                    self.facts[source.path] = extract_bytes(source.path, source.kind, data,
-                                                            full=False)
+                    todo.append((source.path, source.kind, data, False))
             elif source.path in self._full:
                 self.facts[source.path] = self._full[source.path]
             else:
-                todo.append((source.path, source.kind, data))
+                todo.append((source.path, source.kind, data, True))
         self._extract(todo)
         return self.ordered()
 
@@ -115,7 +114,7 @@ class IndexBuilder:
             if path in self._full:
                 self.facts[path] = self._full[path]
             else:
-                todo.append((path, facts.kind, self._data[path]))
+                todo.append((path, facts.kind, self._data[path], True))
         self._extract(todo)
         return self.ordered()
 
@@ -127,9 +126,9 @@ class IndexBuilder:
 
     def _extract(self, todo: list[Job]) -> None:
         total = sum(len(item[2]) for item in todo)
-        self.parsed_bytes += total
+        self.parsed_bytes += sum(len(item[2]) for item in todo if item[3])
         if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
-            results = [extract_bytes(path, kind, data) for path, kind, data in todo]
+            results = [extract_bytes(*job) for job in todo]
         else:
             context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
             results = []
@@ -138,7 +137,8 @@ class IndexBuilder:
                     results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
         for item in results:
             self.facts[item.path] = item
-            self._full[item.path] = item
+            if _is_full(item):
+                self._full[item.path] = item
 
     def save_cache(self) -> None:
         if self.cache is None:

@@ -15,7 +15,7 @@ from mlaudit.workspace import SourceFile
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "1"
+FACTS_VERSION = "2"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 
@@ -50,7 +50,7 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
     text = decode(data)
     facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     facts.suppressions = parse_suppressions(text)
-    if kind == "python" and not full:
+    if kind == "python" and not full and _compiles(data):
         from mlaudit.index.triage import light_facts
 
         facts.python = light_facts(path, text)
@@ -62,6 +62,19 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
     except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the scan
         facts.errors.append(ParseError(f"internal error while reading: {type(exc).__name__}: {exc}"))
     return facts
+
+
+def _compiles(data: bytes) -> bool:
+    """Whether CPython's own parser accepts the file: the cheap syntax check of a light
+    record. Anything it rejects (also syntax newer than this interpreter) gets the full
+    libcst pass, which reports a real error as ML901 with libcst's message."""
+    import ast
+
+    try:
+        ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
 
 
 def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
@@ -97,13 +110,33 @@ def _python(facts: FileFacts, data: bytes) -> None:
     try:
         module = parse_python(data)
     except cst.ParserSyntaxError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        facts.errors.append(ParseError(f"syntax error: {message}", exc.raw_line, exc.raw_column + 1))
+        facts.errors.append(_syntax_error(data, exc))
         return
-    except UnicodeDecodeError as exc:
-        facts.errors.append(ParseError(f"cannot decode: {exc}"))
+    except (UnicodeDecodeError, SyntaxError) as exc:
+        # libcst decodes by the PEP 263 cookie (UTF-8 by default) and raises SyntaxError
+        # for bytes that are not in that encoding.
+        reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        facts.errors.append(ParseError(f"cannot decode as Python source: {reason}"))
         return
     facts.python = extract(module, facts.path)
+
+
+def _syntax_error(data: bytes, exc: Exception) -> ParseError:
+    """The clearest account of a syntax error: CPython's message and position when its
+    parser rejects the file too (it points at the offending token), else libcst's."""
+    import ast
+
+    try:
+        ast.parse(data)
+    except SyntaxError as error:
+        if error.lineno:
+            return ParseError(f"syntax error: {error.msg}", error.lineno, error.offset or 1)
+    except (ValueError, RecursionError, MemoryError, OverflowError):
+        pass
+    line = getattr(exc, "raw_line", 1) or 1
+    column = (getattr(exc, "raw_column", 0) or 0) + 1
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+    return ParseError(f"syntax error: {message}", line, column)
 
 
 def extract_file(root: Path, source: SourceFile) -> FileFacts:

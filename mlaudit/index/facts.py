@@ -38,6 +38,7 @@ class Call(Struct, array_like=True, omit_defaults=True):
     guard: str | None = None  # a name tested for None/falsiness in an enclosing `if`
     conditional: bool = False  # inside an if/try/loop body of its scope
     in_main: bool = False  # inside `if __name__ == "__main__":`
+    imported: bool = False  # the name's head was resolved through an import of this file
 
 
 class Decorator(Struct, array_like=True, omit_defaults=True):

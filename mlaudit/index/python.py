@@ -390,6 +390,8 @@ class _Extractor:
     def visit_call(self, node: cst.Call) -> None:
         name = self.qualified(node.func) or "<expr>"
         fact = Call(name=name, line=0, col=0, end_line=0, scope=self.scope_name)
+        head = (self.dotted(node.func) or "").split(".", 1)[0]
+        fact.imported = head in self.bindings
         fact.args, fact.kwargs = self.arguments(node.args)
         if self.guards:
             fact.guard = self.guards[-1]

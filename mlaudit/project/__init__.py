@@ -144,7 +144,7 @@ class Project:
             if isinstance(provider, str) and provider:
                 calls.append(
                     Call(name=provider, line=function.line, col=1, end_line=function.line,
-                         scope=ref.qualname)
+                         scope=ref.qualname, imported="." in provider)
                 )
         return calls
 

@@ -223,11 +223,27 @@ class SymbolTable:
             return Target("external", target.name)
         return None
 
-    def resolve_call_name(self, path: str, scope: str, name: str, depth: int = 0) -> Target | None:
-        """Resolve a call's dotted name as written in ``scope`` of module ``path``."""
+    def resolve_call_name(self, path: str, scope: str, name: str, depth: int = 0,
+                          imported: bool = False) -> Target | None:
+        """Resolve a call's dotted name as written in ``scope`` of module ``path``.
+
+        ``imported``: the head was already resolved through the file's imports, so it names
+        a module, never a local variable that happens to share its name.
+        """
         if depth > 8:
             return None
         info = self.by_path[path]
+        if imported:
+            found = self.resolve_dotted(name, path, depth + 1)
+            if found is not None:
+                return found
+            if "()" in name:
+                before, _, after = name.partition("()")
+                inner = self.resolve_dotted(before, path, depth + 1)
+                if inner is not None and inner.kind == "class" and inner.path and after:
+                    return self.resolve_method(inner.path, inner.name, after.lstrip("."),
+                                               depth + 1)
+            return Target("external", name)
         head, _, rest = name.partition(".")
         if head == "self" and rest:
             cls = self._enclosing_class(info, scope)
@@ -281,7 +297,7 @@ class SymbolTable:
         return Target("external", name) if head in info.bindings else None
 
     def resolve_call(self, path: str, call: Call) -> Target | None:
-        return self.resolve_call_name(path, call.scope, call.name)
+        return self.resolve_call_name(path, call.scope, call.name, imported=call.imported)
 
     @staticmethod
     def _enclosing_class(info: ModuleInfo, scope: str) -> str | None:

@@ -1,0 +1,102 @@
+"""Triage must never change a report: parsing only what checks need is an optimisation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlaudit.index.python import extract, parse_python
+from mlaudit.index.triage import default_triage, light_facts
+from tests.conftest import FIXTURES, run_cli
+
+FIXTURE_NAMES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_report_is_the_same_with_and_without_triage(
+    name: str, copy_fixture: Callable[[str], Path]
+) -> None:
+    root = copy_fixture(name)
+    triaged = run_cli("scan", root, "-f", "json", "--no-cache")
+    full = run_cli("scan", root, "-f", "json", "--no-cache", env={"MLAUDIT_FULL_PASS": "1"})
+    assert triaged.code in (0, 1), triaged.stderr
+    assert triaged.stdout == full.stdout
+    assert triaged.code == full.code
+
+
+def test_helper_reached_only_through_a_light_module_is_parsed(
+    make_repo: Callable[..., Path],
+) -> None:
+    """service.py mentions nothing a check looks for, yet sits between handler and loader."""
+    root = make_repo(
+        {
+            "app/__init__.py": "",
+            "app/main.py": """
+                from fastapi import FastAPI
+                from app.service import answer
+
+                app = FastAPI()
+
+                @app.post("/v1/predict")
+                def predict(x: float) -> dict:
+                    return {"y": answer(x)}
+            """,
+            "app/service.py": """
+                from app.store import fetch
+
+                def answer(x):
+                    return fetch().predict([[x]])[0]
+            """,
+            "app/store.py": """
+                import joblib
+
+                def fetch():
+                    return joblib.load("model.joblib")
+            """,
+        }
+    )
+    triage = default_triage()
+    assert not triage.needs_full_pass(
+        "app/service.py", (root / "app/service.py").read_text(), is_test=False
+    )
+    report = run_cli("scan", root, "-f", "json", "--no-cache").json()
+    ml307 = next(c for c in report["checks"] if c["code"] == "ML307")
+    assert [(f["path"], f["line"]) for f in ml307["findings"]] == [("app/store.py", 4)]
+    assert "answer() → fetch()" in ml307["findings"][0]["message"]
+
+
+SOURCES = [
+    "import os\nimport numpy as np, pandas as pd\nimport a.b.c\nimport x.y as z\n",
+    "from a import b\nfrom a.b import (c,\n    d as e,\n)\nfrom . import f\nfrom ..g import h\n",
+    "from .m import *\ntry:\n    import torch\nexcept ImportError:\n    torch = None\n",
+]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_light_imports_match_the_libcst_extractor(source: str) -> None:
+    path = "pkg/sub/mod.py"
+    full = extract(parse_python(source), path)
+    light = light_facts(path, source)
+    assert [(i.module, i.name, i.alias) for i in light.imports] == [
+        (i.module, i.name, i.alias) for i in full.imports
+    ]
+    assert light.depth == "light"
+
+
+def test_triage_triggers() -> None:
+    triage = default_triage()
+    assert triage.needs_full_pass("t.py", "if __name__ == '__main__':\n    main()\n", False)
+    assert triage.needs_full_pass("a.py", "from fastapi import APIRouter\n", False)
+    assert triage.needs_full_pass("a.py", "import mlflow\nmlflow.log_metric('a', 1)\n", False)
+    assert triage.needs_full_pass("a.py", "from sklearn.svm import SVC\nSVC().fit(X, y)\n", False)
+    # "fit" as a word in prose is not a call of .fit
+    assert not triage.needs_full_pass("a.py", '"""Make it fit."""\ndef f():\n    pass\n', False)
+    # seeds and loaders only matter on a path from an entry point: parsed on demand
+    assert not triage.needs_full_pass("a.py", "import joblib\ndef f():\n    joblib.load(p)\n",
+                                      False)
+    assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n",
+                                  True)
+    assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n",
+                                      True)
