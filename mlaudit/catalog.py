@@ -59,8 +59,8 @@ class Rule:
             result = (result and trait in traits) if op == "and" else (result or trait in traits)
         return result
 
-    def vocab(self, key: str) -> list[str]:
-        return self.vocabulary.get(key, [])
+    def vocab(self, key: str) -> tuple[str, ...]:
+        return tuple(self.vocabulary.get(key, ()))
 
 
 def rules_dir() -> Path:
@@ -120,12 +120,12 @@ def load_catalog() -> dict[str, Rule]:
 
 
 @functools.lru_cache(maxsize=1)
-def load_traits_vocabulary() -> dict[str, dict[str, list[str]]]:
+def load_traits_vocabulary() -> dict[str, dict[str, tuple[str, ...]]]:
     """What each trait looks for (``rules/traits.yaml``), as data like rule vocabularies."""
     import yaml
 
     data = yaml.safe_load((rules_dir() / "traits.yaml").read_text(encoding="utf-8"))
-    return {k: {kk: list(vv) for kk, vv in v.items()} for k, v in data.items()}
+    return {k: {kk: tuple(vv) for kk, vv in v.items()} for k, v in data.items()}
 
 
 def find_rule(key: str) -> Rule | None:

@@ -19,7 +19,7 @@ import msgspec
 from mlaudit.index.cache import FactsCache
 from mlaudit.index.extract import PARSED_KINDS, decode, digest, extract_bytes
 from mlaudit.index.facts import FileFacts, ParseError
-from mlaudit.index.triage import default_triage, full_pass_forced
+from mlaudit.index.triage import default_triage, full_pass_forced, light_facts
 from mlaudit.workspace import Workspace, is_test_path
 
 # Below this much source to parse, starting worker processes costs more than it saves.
@@ -53,6 +53,12 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def light_record(full: FileFacts, text: str) -> FileFacts:
+    """The light record of a file whose full facts are known."""
+    return FileFacts(path=full.path, kind=full.kind, digest=full.digest, lines=full.lines,
+                     python=light_facts(full.path, text), suppressions=full.suppressions)
 
 
 def _is_full(facts: FileFacts) -> bool:
@@ -95,6 +101,10 @@ class IndexBuilder:
                 self._data[source.path] = data
                 if cached is not None and not _is_full(cached):
                     self.facts[source.path] = cached
+                elif cached is not None:
+                    # libcst already parsed it (an earlier scan needed it): no syntax check
+                    # is owed, and the light record is a regular-expression pass.
+                    self.facts[source.path] = light_record(cached, decode(data))
                 else:
                     todo.append((source.path, source.kind, data, False))
             elif source.path in self._full:

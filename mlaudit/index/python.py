@@ -27,6 +27,7 @@ from mlaudit.index.facts import (
     PyFacts,
     Value,
 )
+from mlaudit.index.modules import module_name
 from mlaudit.index.positions import PositionRequests
 
 _MAX_EXCERPT = 80
@@ -79,15 +80,6 @@ def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
             for item in value:
                 if isinstance(item, cst.CSTNode):
                     yield item
-
-
-def module_name(path: str) -> str:
-    """Dotted module name of a repo-relative path: ``app/model.py`` -> ``app.model``."""
-    stem = path.rsplit(".", 1)[0] if path.endswith((".py", ".ipynb")) else path
-    parts = [p for p in stem.split("/") if p]
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
 
 
 def _string_value(node: cst.CSTNode) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from mlaudit.index.facts import Import, PyFacts
-from mlaudit.index.python import module_name
+from mlaudit.index.modules import module_name
 
 # Vocabularies that only matter on a path from an entry point or a request handler: the
 # files they appear in are parsed when such a path reaches them, not up front.

@@ -8,6 +8,8 @@ through helpers in other modules, methods on ``self``, and instances built at im
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,12 +44,33 @@ class Target:
         return None
 
 
+class _PatternSet:
+    """A vocabulary compiled for matching: exact names in a set, wildcards in one regex."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.exact = {p: p for p in patterns if "*" not in p}
+        self.wildcards = [(re.compile(fnmatch.translate(p)), p) for p in patterns if "*" in p]
+        self.memo: dict[str, str | None] = {}
+
+    def match(self, name: str) -> str | None:
+        if name in self.memo:
+            return self.memo[name]
+        found = self.exact.get(name)
+        if found is None:
+            found = next((p for rx, p in self.wildcards if rx.match(name)), None)
+        self.memo[name] = found
+        return found
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_set(patterns: tuple[str, ...]) -> _PatternSet:
+    return _PatternSet(patterns)
+
+
 def match_any(name: str, patterns: Iterable[str]) -> str | None:
-    """The first fnmatch pattern that matches a dotted name, if any."""
-    for pattern in patterns:
-        if name == pattern or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
-            return pattern
-    return None
+    """The first fnmatch pattern that matches a dotted name, if any (exact names first)."""
+    key = patterns if isinstance(patterns, tuple) else tuple(patterns)
+    return _pattern_set(key).match(name)
 
 
 def last_attr(name: str) -> str:
@@ -93,6 +116,8 @@ class SymbolTable:
 
     def __init__(self, modules: dict[str, ModuleInfo]) -> None:
         self.by_path = modules
+        self._resolved: dict[tuple[str, str, str, bool], Target | None] = {}
+        self._modules: dict[tuple[str, str | None], str | None] = {}
         self.by_name: dict[str, list[str]] = {}
         for path, info in sorted(modules.items()):
             parts = info.facts.module.split(".") if info.facts.module else []
@@ -103,6 +128,12 @@ class SymbolTable:
     # -- modules -------------------------------------------------------------------------
     def find_module(self, dotted: str, near: str | None = None) -> str | None:
         """Path of the module named ``dotted``; the closest to ``near`` when ambiguous."""
+        key = (dotted, near.rpartition("/")[0] if near else None)
+        if key not in self._modules:
+            self._modules[key] = self._find_module(dotted, near)
+        return self._modules[key]
+
+    def _find_module(self, dotted: str, near: str | None) -> str | None:
         candidates = self.by_name.get(dotted)
         if not candidates:
             return None
@@ -297,7 +328,12 @@ class SymbolTable:
         return Target("external", name) if head in info.bindings else None
 
     def resolve_call(self, path: str, call: Call) -> Target | None:
-        return self.resolve_call_name(path, call.scope, call.name, imported=call.imported)
+        key = (path, call.scope, call.name, call.imported)
+        if key in self._resolved:
+            return self._resolved[key]
+        target = self.resolve_call_name(path, call.scope, call.name, imported=call.imported)
+        self._resolved[key] = target
+        return target
 
     @staticmethod
     def _enclosing_class(info: ModuleInfo, scope: str) -> str | None:

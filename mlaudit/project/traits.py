@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MAX_EVIDENCE = 3
 
 
-def _trains(project: Project, vocab: dict[str, list[str]]) -> Trait:
+def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     patterns = vocab["training-calls"]
     ml_modules = vocab["ml-modules"]
@@ -39,9 +39,9 @@ def _trains(project: Project, vocab: dict[str, list[str]]) -> Trait:
     return Trait("TRAINS", bool(evidence), evidence)
 
 
-def _serves(project: Project, vocab: dict[str, list[str]]) -> Trait:
+def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     inference = set(vocab["inference-methods"])
-    loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else []
+    loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
     evidence: list[Evidence] = []
     unused: list[Evidence] = []
     for route in project.routes:
@@ -72,13 +72,13 @@ def _serves(project: Project, vocab: dict[str, list[str]]) -> Trait:
     return Trait("SERVES", False, unused)
 
 
-def _by_kind(project: Project, name: str, kinds: list[str], what: str) -> Trait:
+def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> Trait:
     files = project.files_of(*kinds)
     evidence = [Evidence(f"{what}: {f.path}", f.path, 1) for f in files[:MAX_EVIDENCE]]
     return Trait(name, bool(files), evidence)
 
 
-def _deploys(project: Project, vocab: dict[str, list[str]]) -> Trait:
+def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     names = set(vocab["deploy-files"])
     for path in sorted(project.files):
@@ -101,7 +101,7 @@ def _deploys(project: Project, vocab: dict[str, list[str]]) -> Trait:
     return Trait("DEPLOYS", bool(evidence), evidence[:MAX_EVIDENCE])
 
 
-def _ingests(project: Project, vocab: dict[str, list[str]]) -> Trait:
+def _ingests(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     readers = vocab["readers"]
     for info in project.modules():
