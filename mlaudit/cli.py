@@ -37,13 +37,15 @@ def _guarded(function: F) -> F:
             sys.exit(EXIT_USAGE)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - the contract: exit 3, never a raw crash
+        except Exception as exc:
             click.echo(f"mlaudit: internal error: {type(exc).__name__}: {exc}", err=True)
             if os.environ.get("MLAUDIT_DEBUG"):
                 traceback.print_exc()
             else:
-                click.echo("mlaudit: set MLAUDIT_DEBUG=1 for the traceback, and please report "
-                           "it.", err=True)
+                click.echo(
+                    "mlaudit: set MLAUDIT_DEBUG=1 for the traceback, and please report it.",
+                    err=True,
+                )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
@@ -60,35 +62,72 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False,
-                                                      path_type=Path))
-@click.option("-f", "--format", "output_format", default="terminal", show_default=True,
-              type=click.Choice(["terminal", "json", "sarif"]), help="Report format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to FILE instead of standard output.")
-@click.option("--select", multiple=True, help="Checks to run: codes, prefixes (ML3) or names; "
-              "comma-separated or repeated.")
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    default="terminal",
+    show_default=True,
+    type=click.Choice(["terminal", "json", "sarif"]),
+    help="Report format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    help="Checks to run: codes, prefixes (ML3) or names; comma-separated or repeated.",
+)
 @click.option("--ignore", multiple=True, help="Checks not to run (codes, prefixes, names).")
-@click.option("--fail-under", type=click.FloatRange(0, 100),
-              help="Fail (exit 1) when the score is below N.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "note", "none"]),
-              help="Fail (exit 1) on an open problem at or above this severity "
-                   "[default: error].")
+@click.option(
+    "--fail-under", type=click.FloatRange(0, 100), help="Fail (exit 1) when the score is below N."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "note", "none"]),
+    help="Fail (exit 1) on an open problem at or above this severity [default: error].",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the gate fails.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False,
-                                                          path_type=Path),
-              help="Read settings from FILE instead of the scanned root.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read settings from FILE instead of the scanned root.",
+)
 @click.option("--no-color", is_flag=True, help="Plain terminal output.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1),
-              help="Processes for extraction [default: CPU count].")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes for extraction [default: CPU count].",
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the facts cache.")
-@click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Cache directory [default: PATH/.mlaudit_cache].")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    help="Cache directory [default: PATH/.mlaudit_cache].",
+)
 @_guarded
-def scan(path: Path, output_format: str, output: Path | None, select: tuple[str, ...],
-         ignore: tuple[str, ...], fail_under: float | None, fail_on: str | None,
-         exit_zero: bool, config_file: Path | None, no_color: bool, jobs: int | None,
-         no_cache: bool, cache_dir: str | None) -> None:
+def scan(
+    path: Path,
+    output_format: str,
+    output: Path | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_under: float | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    config_file: Path | None,
+    no_color: bool,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: str | None,
+) -> None:
     """Audit the repository at PATH (default: the current directory)."""
     from mlaudit.config import find_config, load_config
     from mlaudit.gate import evaluate_gate
@@ -96,8 +135,13 @@ def scan(path: Path, output_format: str, output: Path | None, select: tuple[str,
 
     root = path.resolve()
     config = load_config(config_file if config_file else find_config(root))
-    options = ScanOptions(select=_split(select), ignore=_split(ignore), jobs=jobs,
-                          use_cache=not no_cache, cache_dir=cache_dir)
+    options = ScanOptions(
+        select=_split(select),
+        ignore=_split(ignore),
+        jobs=jobs,
+        use_cache=not no_cache,
+        cache_dir=cache_dir,
+    )
     result = run_scan(root, config, options)
     threshold = fail_under if fail_under is not None else config.fail_under
     gate = evaluate_gate(result, threshold, fail_on or config.fail_on)
@@ -108,8 +152,9 @@ def scan(path: Path, output_format: str, output: Path | None, select: tuple[str,
     sys.exit(EXIT_OK if gate.passed or exit_zero else EXIT_GATE)
 
 
-def _write_report(result: Any, output_format: str, output: Path | None, no_color: bool,
-                  gate: Any) -> None:
+def _write_report(
+    result: Any, output_format: str, output: Path | None, no_color: bool, gate: Any
+) -> None:
     if output_format == "terminal":
         from mlaudit.report.terminal import render as render_terminal
 
@@ -120,11 +165,9 @@ def _write_report(result: Any, output_format: str, output: Path | None, no_color
         color = not no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         render_terminal(result, sys.stdout, color=color, gate=gate)
         return
-    if output_format == "json":
-        from mlaudit.report.json_report import render
-    else:
-        from mlaudit.report.sarif import render
-    text = render(result)
+    from mlaudit.report import json_report, sarif
+
+    text = (json_report if output_format == "json" else sarif).render(result)
     if output is not None:
         output.write_text(text, encoding="utf-8")
     else:
@@ -134,8 +177,14 @@ def _write_report(result: Any, output_format: str, output: Path | None, no_color
 @cli.command()
 @click.argument("key", required=False)
 @click.option("--all", "show_all", is_flag=True, help="List every rule.")
-@click.option("-f", "--format", "output_format", default="text", show_default=True,
-              type=click.Choice(["text", "json"]))
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+)
 @_guarded
 def rule(key: str | None, show_all: bool, output_format: str) -> None:
     """Show the documentation of a rule (code or name), or list them all."""
@@ -159,8 +208,7 @@ def cache() -> None:
 
 
 @cache.command("clean")
-@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False,
-                                                      path_type=Path))
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="The cache to remove.")
 @_guarded
 def cache_clean(path: Path, cache_dir: str | None) -> None:
@@ -172,8 +220,11 @@ def cache_clean(path: Path, cache_dir: str | None) -> None:
         click.echo(f"no cache at {directory}")
         return
     if not clean(directory):
-        click.echo(f"mlaudit: error: {directory} is not an mlaudit cache (no CACHEDIR.TAG "
-                   "written by mlaudit); not removed", err=True)
+        click.echo(
+            f"mlaudit: error: {directory} is not an mlaudit cache (no CACHEDIR.TAG "
+            "written by mlaudit); not removed",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
     click.echo(f"removed {directory}")
 

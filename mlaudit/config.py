@@ -110,8 +110,9 @@ def load_config(path: Path | None) -> Config:
         fail_under=data.get("fail-under"),
         fail_on=data.get("fail-on", "error"),
         ignore_reasons=dict(data.get("ignore-reasons", {})),
-        vocabulary={k: {kk: list(vv) for kk, vv in v.items()}
-                    for k, v in data.get("vocabulary", {}).items()},
+        vocabulary={
+            k: {kk: list(vv) for kk, vv in v.items()} for k, v in data.get("vocabulary", {}).items()
+        },
         jobs=data.get("jobs"),
         cache_dir=data.get("cache-dir"),
         source=source,

@@ -29,9 +29,10 @@ def evaluate_gate(result: ScanResult, fail_under: float | None, fail_on: str) ->
                 continue
             open_findings = len(check.open_findings)
             if open_findings:
-                reasons.append(f"{check.rule.code} {check.rule.name}: {open_findings} "
-                               f"{check.rule.severity} finding(s)")
+                reasons.append(
+                    f"{check.rule.code} {check.rule.name}: {open_findings} "
+                    f"{check.rule.severity} finding(s)"
+                )
             elif check.rule.scope == "repo" and check.verdict == "fail":
-                reasons.append(f"{check.rule.code} {check.rule.name}: fail "
-                               f"({check.rule.severity})")
+                reasons.append(f"{check.rule.code} {check.rule.name}: fail ({check.rule.severity})")
     return GateOutcome(not reasons, reasons)

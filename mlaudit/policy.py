@@ -25,11 +25,14 @@ def _expand(selectors: list[str], origin: str) -> set[str]:
     return codes
 
 
-def select_rules(catalog: dict[str, Rule], config: Config, cli_select: list[str],
-                 cli_ignore: list[str]) -> dict[str, Rule]:
+def select_rules(
+    catalog: dict[str, Rule], config: Config, cli_select: list[str], cli_ignore: list[str]
+) -> dict[str, Rule]:
     """The rules to run: `select` (CLI over config, default all) minus every `ignore`."""
-    selected = _expand(cli_select, "--select") if cli_select else (
-        _expand(config.select, "select") if config.select else set(catalog)
+    selected = (
+        _expand(cli_select, "--select")
+        if cli_select
+        else (_expand(config.select, "select") if config.select else set(catalog))
     )
     ignored = _expand(config.ignore, "ignore") | _expand(cli_ignore, "--ignore")
     for code in config.ignore_reasons:
@@ -45,8 +48,10 @@ def select_rules(catalog: dict[str, Rule], config: Config, cli_select: list[str]
             merged = {k: list(v) for k, v in rule.vocabulary.items()}
             for key, names in extra.items():
                 if key not in merged:
-                    raise ConfigError(f"vocabulary.{code}: {rule.code} has no vocabulary "
-                                      f"{key!r} (it has: {', '.join(sorted(merged)) or 'none'})")
+                    raise ConfigError(
+                        f"vocabulary.{code}: {rule.code} has no vocabulary "
+                        f"{key!r} (it has: {', '.join(sorted(merged)) or 'none'})"
+                    )
                 merged[key] = [*merged[key], *names]
             rule = dataclasses.replace(rule, vocabulary=merged)
         chosen[code] = rule

@@ -19,7 +19,6 @@ from mlaudit.results import CheckResult, Outcome, ScanResult
 from mlaudit.scoring import score
 from mlaudit.workspace import discover
 
-
 # Rounds of "parse the light modules that entry points and handlers reach".
 MAX_ROUNDS = 8
 
@@ -65,8 +64,14 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
             outcome = not_applicable(rule, project)
         else:
             outcome = registry[code](project, rule)
-        result = CheckResult(rule, outcome.verdict, outcome.reason, outcome.evidence,
-                             outcome.findings, _anchor(outcome))
+        result = CheckResult(
+            rule,
+            outcome.verdict,
+            outcome.reason,
+            outcome.evidence,
+            outcome.findings,
+            _anchor(outcome),
+        )
         apply_suppressions(result, files, config)
         results.append(result)
     fingerprint_findings(results, SourceLines(workspace.root))

@@ -44,9 +44,12 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 )
 
 DATA_EXTENSIONS = frozenset(
-    "csv tsv jsonl parquet feather arrow avro orc npy npz h5 hdf5 xlsx db sqlite".split()
+    {"csv", "tsv", "jsonl", "parquet", "feather", "arrow", "avro", "orc"}
+    | {"npy", "npz", "h5", "hdf5", "xlsx", "db", "sqlite"}
 )
-MODEL_EXTENSIONS = frozenset("pkl pickle joblib pt pth ckpt onnx safetensors pb tflite".split())
+MODEL_EXTENSIONS = frozenset(
+    {"pkl", "pickle", "joblib", "pt", "pth", "ckpt", "onnx", "safetensors", "pb", "tflite"}
+)
 
 _REQUIREMENTS = re.compile(r"(^|[-_.])(requirements|constraints)([-_.].*)?\.(txt|in)$")
 _COMPOSE = re.compile(r"^(docker-)?compose([-.].*)?\.ya?ml$")
@@ -179,13 +182,21 @@ def _git_files(root: Path) -> list[str] | None:
         if repo.bare:
             return None
         out = repo.git.execute(
-            ["git", "-c", "core.quotepath=off", "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard"],
+            [
+                "git",
+                "-c",
+                "core.quotepath=off",
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
             with_extended_output=False,
             as_process=False,
             stdout_as_string=True,
         )
-    except Exception:  # noqa: BLE001 - any git trouble means: fall back to walking
+    except Exception:
         return None
     assert isinstance(out, str)
     return sorted({p for p in out.split("\0") if p})

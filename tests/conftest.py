@@ -41,8 +41,9 @@ class Run:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> Run:
+def run_cli(
+    *args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Run:
     """Run ``mlaudit ARGS`` as a subprocess and capture everything."""
     environment = {**os.environ, "NO_COLOR": "1", **(env or {})}
     completed = subprocess.run(

@@ -94,9 +94,8 @@ def test_triage_triggers() -> None:
     # "fit" as a word in prose is not a call of .fit
     assert not triage.needs_full_pass("a.py", '"""Make it fit."""\ndef f():\n    pass\n', False)
     # seeds and loaders only matter on a path from an entry point: parsed on demand
-    assert not triage.needs_full_pass("a.py", "import joblib\ndef f():\n    joblib.load(p)\n",
-                                      False)
-    assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n",
-                                  True)
-    assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n",
-                                      True)
+    assert not triage.needs_full_pass(
+        "a.py", "import joblib\ndef f():\n    joblib.load(p)\n", False
+    )
+    assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n", True)
+    assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n", True)

@@ -38,7 +38,10 @@ def load_checks() -> dict[str, CheckFunction]:
 
 def not_applicable(rule: Rule, project: Project) -> Outcome:
     """The n/a outcome, saying which trait is missing."""
-    missing = [t for t in rule.applies_when.replace(" and ", " ").replace(" or ", " ").split()
-               if not project.has_trait(t)]
+    missing = [
+        t
+        for t in rule.applies_when.replace(" and ", " ").replace(" or ", " ").split()
+        if not project.has_trait(t)
+    ]
     what = ", ".join(missing) if missing else rule.applies_when
     return Outcome("n/a", f"applies when {rule.applies_when}; not detected: {what}")

@@ -54,7 +54,7 @@ def _words(text: str) -> set[str]:
     }
 
 
-def _threshold(tokens: list[str], flags: list[str]) -> tuple[str, str | None] | None:
+def _threshold(tokens: list[str], flags: tuple[str, ...]) -> tuple[str, str | None] | None:
     """The first threshold flag and its value (``--threshold 0.85``, ``--min-acc=0.9``)."""
     for index, token in enumerate(tokens):
         flag, eq, inline = token.partition("=")
@@ -82,7 +82,7 @@ _INSTALLERS = (
 )
 
 
-def _runs_test_command(text: str, test_commands: list[str]) -> bool:
+def _runs_test_command(text: str, test_commands: tuple[str, ...]) -> bool:
     """A shell segment runs a test command (``pytest``, ``make test``), not installs it."""
     for segment in _SEGMENT_SPLIT.split(text):
         tokens = [t.rsplit("/", 1)[-1] if i == 0 else t for i, t in enumerate(segment.split())]
@@ -124,39 +124,63 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
         if inline and _metric_word(inline.group("left"), metrics):
             number = float(inline.group("num"))
             target = weak if _trivial(number, inline.group("op")) else gates
-            target.append(Evidence(f"CI asserts a metric threshold: `{command.text[:100]}`",
-                                   command.path, command.line))
+            target.append(
+                Evidence(
+                    f"CI asserts a metric threshold: `{command.text[:100]}`",
+                    command.path,
+                    command.line,
+                )
+            )
             continue
         if _runs_test_command(command.text, test_commands):
-            runs_tests.append(Evidence(f"CI runs the tests: `{command.text[:100]}`",
-                                       command.path, command.line))
+            runs_tests.append(
+                Evidence(f"CI runs the tests: `{command.text[:100]}`", command.path, command.line)
+            )
             continue
         if not words & eval_words and not any(w in command.text.lower() for w in eval_words):
             continue
         threshold = _threshold(tokens, flags)
         if threshold is None:
             if any(w in words for w in eval_words):
-                reports.append(Evidence(f"evaluation without a threshold: "
-                                        f"`{command.text[:100]}`", command.path, command.line))
+                reports.append(
+                    Evidence(
+                        f"evaluation without a threshold: `{command.text[:100]}`",
+                        command.path,
+                        command.line,
+                    )
+                )
             continue
         flag, value = threshold
         if value is not None and _NUMBER.match(value) and float(value.rstrip("%")) <= 0:
-            weak.append(Evidence(f"{flag} {value} cannot fail: `{command.text[:100]}`",
-                                 command.path, command.line))
+            weak.append(
+                Evidence(
+                    f"{flag} {value} cannot fail: `{command.text[:100]}`",
+                    command.path,
+                    command.line,
+                )
+            )
             continue
         shown = value if value is not None else "(value from a variable)"
-        gates.append(Evidence(f"evaluation gate {flag} {shown}: `{command.text[:100]}`",
-                              command.path, command.line))
+        gates.append(
+            Evidence(
+                f"evaluation gate {flag} {shown}: `{command.text[:100]}`",
+                command.path,
+                command.line,
+            )
+        )
     if runs_tests:
-        for evidence in _test_metric_assertions(project, metrics):
-            (weak if evidence[0] == "weak" else gates).append(evidence[1])
+        for strength, found in _test_metric_assertions(project, metrics):
+            (weak if strength == "weak" else gates).append(found)
     if gates:
-        return Outcome("pass", "CI fails when a model metric is below its threshold",
-                       gates[:5])
+        return Outcome("pass", "CI fails when a model metric is below its threshold", gates[:5])
     anchor = _workflow_anchor(project)
     if weak:
-        return Outcome("partial", "CI checks metrics, but only with thresholds that cannot fail "
-                       "or on training data", weak[:5], anchor=anchor)
+        return Outcome(
+            "partial",
+            "CI checks metrics, but only with thresholds that cannot fail or on training data",
+            weak[:5],
+            anchor=anchor,
+        )
     evidence = reports[:3] + runs_tests[:2]
     if not commands:
         reason = "CI configuration runs no commands mlaudit can read"
@@ -179,10 +203,17 @@ def _test_metric_assertions(project: Project, metrics: set[str]) -> list[tuple[s
             strength = _assert_strength(fact, metrics)
             if strength is None:
                 continue
-            found.append((strength, Evidence(
-                f"test asserts `{fact.left} {fact.op} {fact.right}`"
-                + (" (cannot fail or training-only)" if strength == "weak" else ""),
-                info.path, fact.line)))
+            found.append(
+                (
+                    strength,
+                    Evidence(
+                        f"test asserts `{fact.left} {fact.op} {fact.right}`"
+                        + (" (cannot fail or training-only)" if strength == "weak" else ""),
+                        info.path,
+                        fact.line,
+                    ),
+                )
+            )
     return found
 
 

@@ -40,31 +40,49 @@ def experiment_tracking(project: Project, rule: Rule) -> Outcome:
             name = project.call_name(info.path, call)
             # partial-calls first: logger wildcards also cover the TensorBoard loggers.
             if match_any(name, partial_calls):
-                partial.append(Evidence(f"{name}() writes TensorBoard summaries", info.path,
-                                        call.line))
+                partial.append(
+                    Evidence(f"{name}() writes TensorBoard summaries", info.path, call.line)
+                )
             elif match_any(name, log_calls):
                 logged.append(Evidence(f"{name}() logs to a tracker", info.path, call.line))
             else:
                 report_to = call.kwargs.get("report_to")
                 values = (
-                    [report_to.value] if report_to is not None and report_to.kind == "const"
-                    else (report_to.items or []) if report_to is not None else []
+                    [report_to.value]
+                    if report_to is not None and report_to.kind == "const"
+                    else (report_to.items or [])
+                    if report_to is not None
+                    else []
                 )
                 named = [v for v in values if isinstance(v, str) and v in trackers]
                 if named:
-                    logged.append(Evidence(f"{name}(report_to={named[0]!r}) logs through the "
-                                           "framework's integration", info.path, call.line))
+                    logged.append(
+                        Evidence(
+                            f"{name}(report_to={named[0]!r}) logs through the "
+                            "framework's integration",
+                            info.path,
+                            call.line,
+                        )
+                    )
     if logged:
         return Outcome("pass", f"{len(logged)} tracker logging call(s)", logged[:MAX_EVIDENCE])
     if partial:
-        return Outcome("partial", "only TensorBoard summaries: no experiment tracker records "
-                       "params and metrics per run", partial[:MAX_EVIDENCE])
+        return Outcome(
+            "partial",
+            "only TensorBoard summaries: no experiment tracker records params and metrics per run",
+            partial[:MAX_EVIDENCE],
+        )
     if imported:
-        return Outcome("partial", "a tracker is imported but nothing is logged to it",
-                       imported[:MAX_EVIDENCE])
+        return Outcome(
+            "partial", "a tracker is imported but nothing is logged to it", imported[:MAX_EVIDENCE]
+        )
     anchor = _training_anchor(project)
-    return Outcome("fail", "models are trained but no params or metrics are logged to an "
-                   "experiment tracker", [anchor] if anchor else [], anchor=anchor)
+    return Outcome(
+        "fail",
+        "models are trained but no params or metrics are logged to an experiment tracker",
+        [anchor] if anchor else [],
+        anchor=anchor,
+    )
 
 
 # -- ML102 -------------------------------------------------------------------------------
@@ -86,8 +104,9 @@ class _EntryPointWalk:
         top = [c for c in info.facts.calls if c.scope == ""]
         yield from self._expand(info.path, sorted(top, key=lambda c: (c.line, c.col)), seen, 0)
 
-    def _expand(self, path: str, calls: list[Call], seen: set[FuncRef], depth: int
-                ) -> Iterator[_Site]:
+    def _expand(
+        self, path: str, calls: list[Call], seen: set[FuncRef], depth: int
+    ) -> Iterator[_Site]:
         symbols = self.project.symbols
         for call in calls:
             target = symbols.resolve_call(path, call)
@@ -110,7 +129,7 @@ def _kw_true(call: Call, key: str) -> bool:
     return value is not None and value.kind == "const" and value.value is True
 
 
-def _constructor_match(name: str, patterns: list[str]) -> bool:
+def _constructor_match(name: str, patterns: tuple[str, ...]) -> bool:
     """A call named by ``patterns`` itself, not a method of the object it built.
 
     ``sklearn.ensemble.RandomForest*`` names the estimator constructors; it must not match
@@ -136,8 +155,12 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
     random_state_calls = rule.vocab("random-state-calls")
     shuffle_only = rule.vocab("shuffle-only-calls")
     implicit = rule.vocab("implicit-training-calls")
-    needs_seed_argument = {"numpy.random.default_rng", "numpy.random.RandomState",
-                           "numpy.random.Generator", "random.Random"}
+    needs_seed_argument = {
+        "numpy.random.default_rng",
+        "numpy.random.RandomState",
+        "numpy.random.Generator",
+        "random.Random",
+    }
     training_calls = load_traits_vocabulary()["TRAINS"]["training-calls"]
     walker = _EntryPointWalk(project)
     findings: dict[tuple[str, int, int], Finding] = {}
@@ -190,24 +213,42 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
         if first_random or sklearn_unseeded or training:
             entry_points += 1
         for site in sklearn_unseeded:
-            _add_finding(findings, rule, site, info.path,
-                         f"{site.name}() without random_state and no global NumPy seed before "
-                         f"it on the path of entry point {info.path}: results change run to run")
+            _add_finding(
+                findings,
+                rule,
+                site,
+                info.path,
+                f"{site.name}() without random_state and no global NumPy seed before "
+                f"it on the path of entry point {info.path}: results change run to run",
+            )
         if seed_seen:
             continue
-        site = first_random or training
-        if site is not None:
+        first_use = first_random or training
+        if first_use is not None:
+            site = first_use
             what = "draws randomness" if first_random else "trains with implicit randomness"
-            _add_finding(findings, rule, site, info.path,
-                         f"{site.name}() {what} but entry point {info.path} fixes no seed "
-                         "(random.seed, np.random.seed, torch.manual_seed, seed_everything, ...)")
+            _add_finding(
+                findings,
+                rule,
+                site,
+                info.path,
+                f"{site.name}() {what} but entry point {info.path} fixes no seed "
+                "(random.seed, np.random.seed, torch.manual_seed, seed_everything, ...)",
+            )
     if findings:
         ordered = sorted(findings.values(), key=lambda f: (f.path, f.line, f.col))
-        return Outcome("fail", f"{len(ordered)} unseeded random use(s) on training paths",
-                       seeded[:MAX_EVIDENCE], ordered)
+        return Outcome(
+            "fail",
+            f"{len(ordered)} unseeded random use(s) on training paths",
+            seeded[:MAX_EVIDENCE],
+            ordered,
+        )
     if seeded:
-        return Outcome("pass", "seeds are fixed on every training path that draws randomness",
-                       seeded[:MAX_EVIDENCE])
+        return Outcome(
+            "pass",
+            "seeds are fixed on every training path that draws randomness",
+            seeded[:MAX_EVIDENCE],
+        )
     if entry_points == 0:
         return Outcome("n/a", "no training entry point draws randomness")
     return Outcome("pass", "every random call passes an explicit seed or random_state")
@@ -222,13 +263,20 @@ def _add_seed_evidence(evidence: list[Evidence], site: _Site) -> None:
     evidence.append(Evidence(f"{site.name}() fixes a seed{note}", site.path, site.call.line))
 
 
-def _add_finding(findings: dict[tuple[str, int, int], Finding], rule: Rule, site: _Site,
-                 entry: str, message: str) -> None:
+def _add_finding(
+    findings: dict[tuple[str, int, int], Finding], rule: Rule, site: _Site, entry: str, message: str
+) -> None:
     key = (site.path, site.call.line, site.call.col)
     if key not in findings:
-        findings[key] = Finding(rule.code, site.path, site.call.line, message,
-                                col=site.call.col, end_line=site.call.end_line,
-                                symbol=site.call.scope)
+        findings[key] = Finding(
+            rule.code,
+            site.path,
+            site.call.line,
+            message,
+            col=site.call.col,
+            end_line=site.call.end_line,
+            symbol=site.call.scope,
+        )
 
 
 # -- ML104 -------------------------------------------------------------------------------
@@ -251,8 +299,11 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
     specs = _spec_files(project)
     if not specs:
         return Outcome("n/a", "no dependency specification (requirements, pyproject) found")
-    compiled_dirs = {_directory(f.path) for f in specs if f.kind == "requirements"
-                     and f.deps is not None and f.deps.compiled}
+    compiled_dirs = {
+        _directory(f.path)
+        for f in specs
+        if f.kind == "requirements" and f.deps is not None and f.deps.compiled
+    }
     evidence: list[Evidence] = []
     findings: list[Finding] = []
     pinned_total = 0
@@ -261,11 +312,14 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
     for facts in specs:
         assert facts.deps is not None
         deps = facts.deps
-        if facts.kind == "requirements" and deps.requirements and (
-            deps.compiled or all(r.pinned for r in deps.requirements)
+        if (
+            facts.kind == "requirements"
+            and deps.requirements
+            and (deps.compiled or all(r.pinned for r in deps.requirements))
         ):
             pinned_env_spec = pinned_env_spec or Evidence(
-                f"{facts.path} pins every dependency", facts.path, 1)
+                f"{facts.path} pins every dependency", facts.path, 1
+            )
     for facts in specs:
         assert facts.deps is not None
         deps = facts.deps
@@ -276,19 +330,31 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
                 evidence.append(Evidence(f"{lock} locks {facts.path}", lock, 1))
                 continue
             if pinned_env_spec is not None:
-                evidence.append(Evidence(f"{facts.path} declares ranges; {pinned_env_spec.path} "
-                                         "is the pinned environment", facts.path, 1))
+                evidence.append(
+                    Evidence(
+                        f"{facts.path} declares ranges; {pinned_env_spec.path} "
+                        "is the pinned environment",
+                        facts.path,
+                        1,
+                    )
+                )
                 continue
         if facts.kind == "requirements":
             if deps.compiled:
-                evidence.append(Evidence(f"{facts.path} is compiled by pip-compile/uv "
-                                         "(a lock file)", facts.path, 1))
+                evidence.append(
+                    Evidence(
+                        f"{facts.path} is compiled by pip-compile/uv (a lock file)", facts.path, 1
+                    )
+                )
                 pinned_total += len(deps.requirements)
                 counted += len(deps.requirements)
                 continue
             if facts.path.endswith(".in") and directory in compiled_dirs:
-                evidence.append(Evidence(f"{facts.path} is the input of a compiled lock beside "
-                                         "it", facts.path, 1))
+                evidence.append(
+                    Evidence(
+                        f"{facts.path} is the input of a compiled lock beside it", facts.path, 1
+                    )
+                )
                 continue
         for requirement in deps.requirements:
             counted += 1
@@ -296,17 +362,32 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
                 pinned_total += 1
                 continue
             how = f"`{requirement.spec}`" if requirement.spec else "no version"
-            findings.append(Finding(
-                rule.code, facts.path, requirement.line,
-                f"{requirement.name} is not pinned ({how}); pin it with == or use a lock file",
-                symbol=requirement.name,
-            ))
+            findings.append(
+                Finding(
+                    rule.code,
+                    facts.path,
+                    requirement.line,
+                    f"{requirement.name} is not pinned ({how}); pin it with == or use a lock file",
+                    symbol=requirement.name,
+                )
+            )
     if not findings:
-        return Outcome("pass", f"all {counted} dependencies are pinned or locked",
-                       evidence[:MAX_EVIDENCE]
-                       or [Evidence(f"{f.path}: every line pinned", f.path, 1) for f in specs][:3])
+        return Outcome(
+            "pass",
+            f"all {counted} dependencies are pinned or locked",
+            evidence[:MAX_EVIDENCE]
+            or [Evidence(f"{f.path}: every line pinned", f.path, 1) for f in specs][:3],
+        )
     if counted and pinned_total * 2 > counted:
-        return Outcome("partial", f"{pinned_total} of {counted} dependencies pinned; "
-                       f"{len(findings)} unpinned", evidence[:MAX_EVIDENCE], findings)
-    return Outcome("fail", f"{len(findings)} of {counted} dependencies unpinned",
-                   evidence[:MAX_EVIDENCE], findings)
+        return Outcome(
+            "partial",
+            f"{pinned_total} of {counted} dependencies pinned; {len(findings)} unpinned",
+            evidence[:MAX_EVIDENCE],
+            findings,
+        )
+    return Outcome(
+        "fail",
+        f"{len(findings)} of {counted} dependencies unpinned",
+        evidence[:MAX_EVIDENCE],
+        findings,
+    )

@@ -89,18 +89,18 @@ def model_loaded_per_request(project: Project, rule: Rule) -> Outcome:
             ordered,
         )
     if cached:
-        return Outcome("pass", f"model loads reachable from {routes_seen} route(s) are cached",
-                       cached)
+        return Outcome(
+            "pass", f"model loads reachable from {routes_seen} route(s) are cached", cached
+        )
     return Outcome(
         "pass",
-        f"no model load is reachable from the {len(handlers)} handler(s) of "
-        f"{routes_seen} route(s)",
+        f"no model load is reachable from the {len(handlers)} handler(s) of {routes_seen} route(s)",
         [Evidence(f"{r.method} {r.path} examined", r.file, r.line) for r in project.routes[:3]],
     )
 
 
 def _classify(
-    project: Project, reached: Reached, loaders: list[str], caches: list[str]
+    project: Project, reached: Reached, loaders: tuple[str, ...], caches: tuple[str, ...]
 ) -> tuple[str, str] | None:
     """("load", name) for an uncached load, ("cached", why) for a cached one, else None."""
     target = reached.target
@@ -123,7 +123,7 @@ def _classify(
     return ("load", f"{name}()")
 
 
-def _reaches_loader(project: Project, ref: FuncRef | None, loaders: list[str]) -> bool:
+def _reaches_loader(project: Project, ref: FuncRef | None, loaders: tuple[str, ...]) -> bool:
     if ref is None:
         return False
     return any(
@@ -131,7 +131,7 @@ def _reaches_loader(project: Project, ref: FuncRef | None, loaders: list[str]) -
     )
 
 
-def _is_health_path(path: str, vocabulary: list[str]) -> str | None:
+def _is_health_path(path: str, vocabulary: tuple[str, ...]) -> str | None:
     trimmed = path.rstrip("/") or "/"
     for candidate in vocabulary:
         if trimmed == candidate or trimmed.endswith(candidate):
@@ -167,17 +167,22 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
         if route.method not in ("GET", "HEAD"):
             continue
         if _is_health_path(route.path, readiness):
-            ready.append(Evidence(f"readiness route {route.method} {route.path}", route.file,
-                                  route.line))
+            ready.append(
+                Evidence(f"readiness route {route.method} {route.path}", route.file, route.line)
+            )
         elif _is_health_path(route.path, liveness):
-            live.append(Evidence(f"liveness route {route.method} {route.path}", route.file,
-                                 route.line))
+            live.append(
+                Evidence(f"liveness route {route.method} {route.path}", route.file, route.line)
+            )
         else:
             continue
         if _checks_model(project, route):
             model_checked.append(
-                Evidence(f"{route.method} {route.path} checks that the model is loaded",
-                         route.file, route.line)
+                Evidence(
+                    f"{route.method} {route.path} checks that the model is loaded",
+                    route.file,
+                    route.line,
+                )
             )
     for facts in project.files_of("dockerfile"):
         assert facts.docker is not None
@@ -186,9 +191,12 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
                 live.append(Evidence("Dockerfile HEALTHCHECK", facts.path, instruction.line))
     for info in project.modules():
         framework = next(
-            (imp.module for imp in info.facts.imports
-             if match_any(imp.module, framework_health)
-             or imp.module.split(".")[0] in framework_health),
+            (
+                imp.module
+                for imp in info.facts.imports
+                if match_any(imp.module, framework_health)
+                or imp.module.split(".")[0] in framework_health
+            ),
             None,
         )
         if framework is not None:
@@ -200,8 +208,12 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
     anchor = _app_anchor(project)
     evidence = live + ready + model_checked
     if live and ready and model_checked:
-        return Outcome("pass", "liveness and readiness routes, and readiness checks the model",
-                       evidence, anchor=anchor)
+        return Outcome(
+            "pass",
+            "liveness and readiness routes, and readiness checks the model",
+            evidence,
+            anchor=anchor,
+        )
     if live or ready:
         missing = []
         if not live:
@@ -227,6 +239,7 @@ def _app_anchor(project: Project) -> Evidence | None:
         return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
     if project.routes:
         route = project.routes[0]
-        return Evidence(f"routes are defined here ({route.method} {route.path})", route.file,
-                        route.line)
+        return Evidence(
+            f"routes are defined here ({route.method} {route.path})", route.file, route.line
+        )
     return None

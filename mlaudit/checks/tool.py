@@ -17,8 +17,14 @@ def parse_error(project: Project, rule: Rule) -> Outcome:
         for error in facts.errors
     ]
     if findings:
-        return Outcome("fail", f"{len(findings)} file problem(s) kept mlaudit from reading "
-                       "part of the repository", findings=findings)
+        return Outcome(
+            "fail",
+            f"{len(findings)} file problem(s) kept mlaudit from reading part of the repository",
+            findings=findings,
+        )
     parsed = sum(1 for f in project.files.values() if f.digest and f.lines)
-    return Outcome("pass", f"all {parsed} parsed files were read",
-                   [Evidence(f"{parsed} files parsed without error")])
+    return Outcome(
+        "pass",
+        f"all {parsed} parsed files were read",
+        [Evidence(f"{parsed} files parsed without error")],
+    )

@@ -57,8 +57,14 @@ def default_jobs() -> int:
 
 def light_record(full: FileFacts, text: str) -> FileFacts:
     """The light record of a file whose full facts are known."""
-    return FileFacts(path=full.path, kind=full.kind, digest=full.digest, lines=full.lines,
-                     python=light_facts(full.path, text), suppressions=full.suppressions)
+    return FileFacts(
+        path=full.path,
+        kind=full.kind,
+        digest=full.digest,
+        lines=full.lines,
+        python=light_facts(full.path, text),
+        suppressions=full.suppressions,
+    )
 
 
 def _is_full(facts: FileFacts) -> bool:
@@ -94,8 +100,12 @@ class IndexBuilder:
             cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
-            light = source.kind == "python" and triage is not None and not (
-                triage.needs_full_pass(source.path, decode(data), is_test_path(source.path))
+            light = (
+                source.kind == "python"
+                and triage is not None
+                and not (
+                    triage.needs_full_pass(source.path, decode(data), is_test_path(source.path))
+                )
             )
             if light:
                 self._data[source.path] = data

@@ -125,8 +125,9 @@ class FactsCache:
                 tag.write_text(_TAG, encoding="utf-8")
             ignore = self.directory / ".gitignore"
             if not ignore.exists():
-                ignore.write_text("# Created by mlaudit: never commit this cache.\n*\n",
-                                  encoding="utf-8")
+                ignore.write_text(
+                    "# Created by mlaudit: never commit this cache.\n*\n", encoding="utf-8"
+                )
             body = msgspec.msgpack.encode(_Payload(cache_key(), self.entries))
             signature = hmac.new(self.key, body, hashlib.sha256).digest()
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".facts-", suffix=".tmp")

@@ -57,11 +57,22 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
         return facts
     try:
         _dispatch(facts, kind, data, text)
+        _clamp_lines(facts)
     except RecursionError:
         facts.errors.append(ParseError("not parsed: nesting too deep for the parser"))
-    except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the scan
-        facts.errors.append(ParseError(f"internal error while reading: {type(exc).__name__}: {exc}"))
+    except Exception as exc:
+        facts.errors.append(
+            ParseError(f"internal error while reading: {type(exc).__name__}: {exc}")
+        )
     return facts
+
+
+def _clamp_lines(facts: FileFacts) -> None:
+    """Parsers report an error at end of input one line past the last: point inside."""
+    last = max(facts.lines, 1)
+    for error in facts.errors:
+        if error.line > last:
+            error.line, error.col = last, 1
 
 
 def _compiles(data: bytes) -> bool:
@@ -69,10 +80,16 @@ def _compiles(data: bytes) -> bool:
     record. Anything it rejects (also syntax newer than this interpreter) gets the full
     libcst pass, which reports a real error as ML901 with libcst's message."""
     import ast
+    import io
+    import tokenize
 
     try:
+        # As libcst does: decode strictly by the PEP 263 cookie (CPython tolerates bad
+        # bytes inside comments; the full pass would not, and both passes must agree).
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        data.decode(encoding)
         ast.parse(data)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+    except (SyntaxError, ValueError, LookupError, RecursionError, MemoryError, OverflowError):
         return False
     return True
 

@@ -26,7 +26,9 @@ class _RecordingState(CodegenState):
         starts: dict[int, list[Setter]],
         ends: dict[int, list[Setter]],
     ) -> None:
-        super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
+        super().__init__(
+            default_indent=module.default_indent, default_newline=module.default_newline
+        )
         self.line = 1
         self.column = 0
         self._starts = starts

@@ -86,7 +86,7 @@ def _string_value(node: cst.CSTNode) -> str | None:
     if isinstance(node, cst.SimpleString):
         try:
             value = node.evaluated_value
-        except Exception:  # noqa: BLE001 - odd escapes: treat as non-literal
+        except Exception:
             return None
         return value if isinstance(value, str) else None
     if isinstance(node, cst.ConcatenatedString):
@@ -196,20 +196,14 @@ class _Extractor:
                     items.append(inner.value if inner.kind in ("const", "name") else None)
             return Value("call", name, items or None)
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
-            elements = [
-                self.value(e.value) for e in node.elements if isinstance(e, cst.Element)
-            ]
+            elements = [self.value(e.value) for e in node.elements if isinstance(e, cst.Element)]
             return Value("list", None, [e.value if e.kind == "const" else None for e in elements])
         if isinstance(node, cst.Dict):
-            keys = [
-                _string_value(e.key)
-                for e in node.elements
-                if isinstance(e, cst.DictElement)
-            ]
+            keys = [_string_value(e.key) for e in node.elements if isinstance(e, cst.DictElement)]
             return Value("dict", None, list(keys))
-        name = self.qualified(node)
-        if name is not None:
-            return Value("name", name)
+        dotted = self.qualified(node)
+        if dotted is not None:
+            return Value("name", dotted)
         return Value("other", self.module.code_for_node(node)[:_MAX_EXCERPT])
 
     # -- walking -----------------------------------------------------------------------
@@ -312,10 +306,9 @@ class _Extractor:
         for param in every:
             annotation = param.annotation.annotation if param.annotation else None
             default = self.value(param.default) if param.default is not None else None
-            if (
-                isinstance(annotation, cst.Subscript)
-                and (self.qualified(annotation.value) or "").endswith("Annotated")
-            ):
+            if isinstance(annotation, cst.Subscript) and (
+                self.qualified(annotation.value) or ""
+            ).endswith("Annotated"):
                 # Annotated[T, Depends(provider)]: the metadata carries the dependency.
                 elements = [e.slice for e in annotation.slice]
                 for element in elements[1:]:
@@ -444,9 +437,13 @@ class _Extractor:
                 left, right = (self.module.code_for_node(s)[:_MAX_EXCERPT] for s in sides)
                 numbers = [self.value(s) for s in sides]
                 number = next(
-                    (float(v.value) for v in numbers
-                     if v.kind == "const" and isinstance(v.value, (int, float))
-                     and not isinstance(v.value, bool)),
+                    (
+                        float(v.value)
+                        for v in numbers
+                        if v.kind == "const"
+                        and isinstance(v.value, (int, float))
+                        and not isinstance(v.value, bool)
+                    ),
                     None,
                 )
                 fact = Assert(0, self.scope_name, left, op, right, number)

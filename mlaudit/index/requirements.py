@@ -117,7 +117,9 @@ def parse_pyproject(text: str) -> tuple[DepsFacts, list[ParseError]]:
                 continue
             version = constraint.get("version", "") if isinstance(constraint, dict) else constraint
             version = version if isinstance(version, str) else ""
-            pinned = bool(re.fullmatch(r"=?=?\s*\d[\w.!+]*", version.strip())) and "*" not in version
+            pinned = (
+                bool(re.fullmatch(r"=?=?\s*\d[\w.!+]*", version.strip())) and "*" not in version
+            )
             line = _line_of(text, f"{name}", max(poetry_at, 0))
             facts.requirements.append(Requirement(name, version, line, pinned, f"{name} {version}"))
     return facts, errors

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from mlaudit.index.facts import Import, PyFacts
@@ -60,8 +60,15 @@ _ROUTE_DECORATOR = re.compile(
     re.MULTILINE,
 )
 _ROUTE_WORDS = (
-    "FastAPI", "APIRouter", "Flask", "Blueprint", "Starlette", "include_router",
-    "register_blueprint", "add_url_rule", "add_api_route",
+    "FastAPI",
+    "APIRouter",
+    "Flask",
+    "Blueprint",
+    "Starlette",
+    "include_router",
+    "register_blueprint",
+    "add_url_rule",
+    "add_api_route",
 )
 _MAIN = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.MULTILINE)
 _IMPORT = re.compile(
@@ -126,8 +133,11 @@ def full_pass_forced() -> bool:
 class Triage:
     """The text tests, compiled once from the catalog vocabularies."""
 
-    def __init__(self, vocabularies: Iterable[tuple[str, str, list[str]]],
-                 metric_names: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        vocabularies: Iterable[tuple[str, str, Sequence[str]]],
+        metric_names: Iterable[str] = (),
+    ) -> None:
         self.requirements: list[_Requirement] = []
         for owner, key, patterns in vocabularies:
             if key in NOT_CALLS or (owner, key) in REACH_ONLY:
@@ -145,7 +155,8 @@ class Triage:
                 self._wordless.append(requirement)
         metrics = "|".join(sorted(map(re.escape, metric_names), key=len, reverse=True))
         self._test = re.compile(
-            r"TestClient|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:" + (metrics or "accuracy")
+            r"TestClient|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:"
+            + (metrics or "accuracy")
             + r")\w*\b[^\n]*[<>]",
             re.MULTILINE,
         )
@@ -171,7 +182,7 @@ class Triage:
 def default_triage() -> Triage:
     from mlaudit.catalog import load_catalog, load_traits_vocabulary
 
-    vocabularies: list[tuple[str, str, list[str]]] = []
+    vocabularies: list[tuple[str, str, Sequence[str]]] = []
     for rule in load_catalog().values():
         vocabularies.extend((rule.code, k, v) for k, v in rule.vocabulary.items())
     for trait, entries in load_traits_vocabulary().items():
@@ -193,7 +204,7 @@ def light_facts(path: str, text: str) -> PyFacts:
                 if not re.fullmatch(r"[\w.]+", name):
                     continue
                 local = alias.strip() or name.split(".")[0]
-                facts.imports.append(Import(name if alias.strip() else name, None, local, line))
+                facts.imports.append(Import(name, None, local, line))
             continue
         base = match.group("base") or ""
         level = len(base) - len(base.lstrip("."))
@@ -212,9 +223,7 @@ def light_facts(path: str, text: str) -> PyFacts:
             member = member.strip()
             if not re.fullmatch(r"\w+|\*", member):
                 continue
-            facts.imports.append(
-                Import(base, member, alias.strip() or member, line, unresolved)
-            )
+            facts.imports.append(Import(base, member, alias.strip() or member, line, unresolved))
     main = _MAIN.search(text)
     if main:
         facts.has_main = True

@@ -81,8 +81,11 @@ def _steps(job: str, node: yaml.Node | None) -> list[Step]:
     for item in node.value:
         step = _mapping(item)
         run = step.get("run")
-        with_ = {k: str(v.value) for k, v in _mapping(step.get("with")).items()
-                 if isinstance(v, yaml.ScalarNode)}
+        with_ = {
+            k: str(v.value)
+            for k, v in _mapping(step.get("with")).items()
+            if isinstance(v, yaml.ScalarNode)
+        }
         steps.append(
             Step(
                 job=job,

@@ -87,7 +87,7 @@ class Project:
             if tests or not is_test_path(path)
         ]
 
-    def imports_module(self, info: ModuleInfo, roots: list[str]) -> bool:
+    def imports_module(self, info: ModuleInfo, roots: tuple[str, ...]) -> bool:
         root_set = set(roots)
         return any(imp.module.split(".")[0] in root_set for imp in info.facts.imports)
 
@@ -135,20 +135,28 @@ class Project:
         calls = list(self.symbols.calls_in(ref))
         for param in function.params:
             default = param.default
-            if default is None or default.kind != "call" or not str(default.value).endswith(
-                "Depends"
+            if (
+                default is None
+                or default.kind != "call"
+                or not str(default.value).endswith("Depends")
             ):
                 continue
             # Depends(provider); a bare Depends() calls the annotated class itself.
             provider = default.items[0] if default.items else param.annotation
             if isinstance(provider, str) and provider:
                 calls.append(
-                    Call(name=provider, line=function.line, col=1, end_line=function.line,
-                         scope=ref.qualname, imported="." in provider)
+                    Call(
+                        name=provider,
+                        line=function.line,
+                        col=1,
+                        end_line=function.line,
+                        scope=ref.qualname,
+                        imported="." in provider,
+                    )
                 )
         return calls
 
-    def is_cached(self, function: Function, caches: list[str]) -> str | None:
+    def is_cached(self, function: Function, caches: tuple[str, ...]) -> str | None:
         """The caching decorator of a function, if any (``functools.lru_cache``)."""
         for deco in function.decorators:
             if match_any(deco.name, caches):

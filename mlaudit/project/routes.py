@@ -104,8 +104,15 @@ class RouteBuilder:
                 prefix = _const_str(call.kwargs.get(prefix_kw)) if prefix_kw else None
                 if role == "app":
                     prefix = None  # root_path is a proxy setting, not a route prefix
-                obj = RouteObject(path, assign.targets[0], framework, role, prefix or "",
-                                  assign.line, scope=assign.scope)
+                obj = RouteObject(
+                    path,
+                    assign.targets[0],
+                    framework,
+                    role,
+                    prefix or "",
+                    assign.line,
+                    scope=assign.scope,
+                )
                 self.objects[obj.key] = obj
 
     def object_for(self, path: str, scope: str, name: str) -> RouteObject | None:
@@ -149,8 +156,10 @@ class RouteBuilder:
                 parent = self.object_for(path, call.scope, owner)
                 if parent is None:
                     continue
-                child_ref = call.args[1] if method == "mount" and len(call.args) > 1 else (
-                    call.args[0] if call.args else None
+                child_ref = (
+                    call.args[1]
+                    if method == "mount" and len(call.args) > 1
+                    else (call.args[0] if call.args else None)
                 )
                 if child_ref is None or child_ref.kind != "name":
                     continue
@@ -163,8 +172,9 @@ class RouteBuilder:
                     prefix = _const_str(call.args[0]) if call.args else None
                 child.parents.append((parent.key, prefix))
 
-    def full_prefixes(self, obj: RouteObject, seen: frozenset[tuple[str, str]] = frozenset()
-                      ) -> list[str]:
+    def full_prefixes(
+        self, obj: RouteObject, seen: frozenset[tuple[str, str]] = frozenset()
+    ) -> list[str]:
         """Every full prefix of an object, one per chain of mounts up to an app."""
         if obj.key in seen:
             return [obj.prefix]
@@ -181,8 +191,15 @@ class RouteBuilder:
         return results
 
     # -- routes --------------------------------------------------------------------------
-    def _route(self, obj: RouteObject, methods: list[str], path: str, handler: FuncRef,
-               file: str, line: int) -> list[Route]:
+    def _route(
+        self,
+        obj: RouteObject,
+        methods: list[str],
+        path: str,
+        handler: FuncRef,
+        file: str,
+        line: int,
+    ) -> list[Route]:
         info = self.symbols.by_path.get(handler.path)
         module = info.facts.module if info else handler.path
         return [
@@ -221,8 +238,8 @@ class RouteBuilder:
         if verb not in allowed:
             return []
         route_path = _const_str(deco.args[0]) if deco.args else None
-        route_path = route_path or _const_str(deco.kwargs.get("path")) or _const_str(
-            deco.kwargs.get("rule")
+        route_path = (
+            route_path or _const_str(deco.kwargs.get("path")) or _const_str(deco.kwargs.get("rule"))
         )
         if route_path is None:
             route_path = ""
@@ -236,8 +253,10 @@ class RouteBuilder:
         obj = self.object_for(path, call.scope, owner)
         if obj is None:
             return []
-        route_path = _const_str(call.args[0]) if call.args else _const_str(
-            call.kwargs.get("path") or call.kwargs.get("rule")
+        route_path = (
+            _const_str(call.args[0])
+            if call.args
+            else _const_str(call.kwargs.get("path") or call.kwargs.get("rule"))
         )
         if method == "add_api_route":
             handler_value = call.args[1] if len(call.args) > 1 else call.kwargs.get("endpoint")

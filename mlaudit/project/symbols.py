@@ -194,14 +194,18 @@ class SymbolTable:
             return self.resolve_method(path, head, rest, depth + 1)
         if head in info.bindings:
             # Re-exported through this module's imports (`from .model import load_model`).
-            return self.resolve_dotted(info.bindings[head] + ("." + rest if rest else ""), path,
-                                       depth + 1)
+            return self.resolve_dotted(
+                info.bindings[head] + ("." + rest if rest else ""), path, depth + 1
+            )
         assign = info.variables.get(("", head))
         if assign is not None and rest:
             built = self.instance_class(path, "", assign, depth + 1)
             if built is not None:
-                return self.resolve_method(built.path or path, built.name, rest, depth + 1) \
-                    if built.kind == "class" else Target("external", f"{built.name}().{rest}")
+                return (
+                    self.resolve_method(built.path or path, built.name, rest, depth + 1)
+                    if built.kind == "class"
+                    else Target("external", f"{built.name}().{rest}")
+                )
         return None
 
     def resolve_method(self, path: str, cls: str, method: str, depth: int = 0) -> Target | None:
@@ -237,7 +241,9 @@ class SymbolTable:
                 return found
         return None
 
-    def instance_class(self, path: str, scope: str, assign: Assign, depth: int = 0) -> Target | None:
+    def instance_class(
+        self, path: str, scope: str, assign: Assign, depth: int = 0
+    ) -> Target | None:
         """The class (project or external) an assignment built: ``m = Predictor()``."""
         if assign.value.kind != "call" or not isinstance(assign.value.value, str):
             return None
@@ -254,8 +260,9 @@ class SymbolTable:
             return Target("external", target.name)
         return None
 
-    def resolve_call_name(self, path: str, scope: str, name: str, depth: int = 0,
-                          imported: bool = False) -> Target | None:
+    def resolve_call_name(
+        self, path: str, scope: str, name: str, depth: int = 0, imported: bool = False
+    ) -> Target | None:
         """Resolve a call's dotted name as written in ``scope`` of module ``path``.
 
         ``imported``: the head was already resolved through the file's imports, so it names
@@ -272,8 +279,7 @@ class SymbolTable:
                 before, _, after = name.partition("()")
                 inner = self.resolve_dotted(before, path, depth + 1)
                 if inner is not None and inner.kind == "class" and inner.path and after:
-                    return self.resolve_method(inner.path, inner.name, after.lstrip("."),
-                                               depth + 1)
+                    return self.resolve_method(inner.path, inner.name, after.lstrip("."), depth + 1)
             return Target("external", name)
         head, _, rest = name.partition(".")
         if head == "self" and rest:
@@ -298,8 +304,10 @@ class SymbolTable:
             if qual in info.functions and not rest:
                 return Target("function", qual, path)
             if qual in info.classes:
-                return Target("class", qual, path) if not rest else self.resolve_method(
-                    path, qual, rest, depth + 1
+                return (
+                    Target("class", qual, path)
+                    if not rest
+                    else self.resolve_method(path, qual, rest, depth + 1)
                 )
         if head in ("self", "cls"):
             return None
@@ -311,8 +319,9 @@ class SymbolTable:
             if built is not None:
                 return Target("external", f"{built.name}().{rest}")
             if assign.value.kind == "name" and isinstance(assign.value.value, str):
-                return self.resolve_call_name(path, scope, f"{assign.value.value}.{rest}",
-                                              depth + 1)
+                return self.resolve_call_name(
+                    path, scope, f"{assign.value.value}.{rest}", depth + 1
+                )
         if "." in name or head in info.bindings:
             found = self.resolve_dotted(name, path, depth + 1)
             if found is not None:
@@ -322,8 +331,7 @@ class SymbolTable:
                 before, _, after = name.partition("()")
                 inner = self.resolve_call_name(path, scope, before, depth + 1)
                 if inner is not None and inner.kind == "class" and inner.path and after:
-                    return self.resolve_method(inner.path, inner.name, after.lstrip("."),
-                                               depth + 1)
+                    return self.resolve_method(inner.path, inner.name, after.lstrip("."), depth + 1)
             return Target("external", name)
         return Target("external", name) if head in info.bindings else None
 

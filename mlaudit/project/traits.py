@@ -63,8 +63,9 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 )
             )
         elif len(unused) < MAX_EVIDENCE:
-            unused.append(Evidence(f"{route.method} {route.path} calls no model", route.file,
-                                   route.line))
+            unused.append(
+                Evidence(f"{route.method} {route.path} calls no model", route.file, route.line)
+            )
         if len(evidence) >= MAX_EVIDENCE:
             break
     if evidence:
@@ -94,8 +95,11 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 command = next((c for c in commands if c in " ".join(line.split())), None)
                 if command is not None:
                     evidence.append(
-                        Evidence(f"CI step deploys: `{line.strip()}`", facts.path,
-                                 (step.run_line or step.line) + offset)
+                        Evidence(
+                            f"CI step deploys: `{line.strip()}`",
+                            facts.path,
+                            (step.run_line or step.line) + offset,
+                        )
                     )
                     break
     return Trait("DEPLOYS", bool(evidence), evidence[:MAX_EVIDENCE])

@@ -34,8 +34,10 @@ def render_rule(rule: Rule, output_format: str) -> str:
     write = out.write
     write(f"{rule.code} {rule.name}\n\n")
     write(f"{rule.summary}\n\n")
-    write(f"Section: {SECTIONS[rule.section]} · severity {rule.severity} · weight "
-          f"{rule.weight} · scope {rule.scope} · applies when {rule.applies_when}\n\n")
+    write(
+        f"Section: {SECTIONS[rule.section]} · severity {rule.severity} · weight "
+        f"{rule.weight} · scope {rule.scope} · applies when {rule.applies_when}\n\n"
+    )
     write("## Why it matters\n\n")
     write(rule.rationale.rstrip() + "\n\n")
     write("## How to fix\n\n")
@@ -66,8 +68,9 @@ def render_rule_list(output_format: str) -> str:
     for column in ("Code", "Name", "Section", "Severity", "Scope", "Summary"):
         table.add_column(column, overflow="fold")
     for rule in rules:
-        table.add_row(rule.code, rule.name, SECTIONS[rule.section], rule.severity, rule.scope,
-                      rule.summary)
+        table.add_row(
+            rule.code, rule.name, SECTIONS[rule.section], rule.severity, rule.scope, rule.summary
+        )
     out = io.StringIO()
     Console(file=out, width=160, no_color=True, highlight=False).print(table)
     return out.getvalue()

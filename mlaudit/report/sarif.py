@@ -28,8 +28,15 @@ def _uri(path: str) -> str:
 def _help_markdown(rule: Rule) -> str:
     remediation = rule.remediation
     language = remediation.get("language", "python")
-    parts = [f"**{rule.code} {rule.name}** — {rule.summary}", "", rule.rationale, "",
-             "### How to fix", "", remediation["text"].strip()]
+    parts = [
+        f"**{rule.code} {rule.name}** — {rule.summary}",
+        "",
+        rule.rationale,
+        "",
+        "### How to fix",
+        "",
+        remediation["text"].strip(),
+    ]
     if remediation.get("before"):
         parts += ["", "Before:", "", f"```{language}", remediation["before"].rstrip(), "```"]
     if remediation.get("after"):
@@ -69,8 +76,9 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _location(path: str, line: int, col: int = 1, end_line: int | None = None,
-              snippet: str = "") -> dict[str, Any]:
+def _location(
+    path: str, line: int, col: int = 1, end_line: int | None = None, snippet: str = ""
+) -> dict[str, Any]:
     region: dict[str, Any] = {"startLine": line, "startColumn": col}
     if end_line is not None and end_line >= line:
         region["endLine"] = end_line
@@ -90,14 +98,17 @@ def _finding_result(check: CheckResult, index: int, finding: Finding) -> dict[st
         "ruleIndex": index,
         "level": LEVELS[check.rule.severity],
         "message": {"text": finding.message},
-        "locations": [_location(finding.path, finding.line, finding.col, finding.end_line,
-                                finding.snippet)],
+        "locations": [
+            _location(finding.path, finding.line, finding.col, finding.end_line, finding.snippet)
+        ],
         "partialFingerprints": {"mlaudit/v1": finding.fingerprint},
     }
     if finding.suppressed:
         result["suppressions"] = [
-            {"kind": finding.suppression_kind or "inSource",
-             "justification": finding.suppression_reason or "no reason given"}
+            {
+                "kind": finding.suppression_kind or "inSource",
+                "justification": finding.suppression_reason or "no reason given",
+            }
         ]
     return result
 
@@ -113,8 +124,9 @@ def _repo_result(check: CheckResult, index: int, anchor: Evidence) -> dict[str, 
         "level": level,
         "message": {"text": text},
         "locations": [_location(anchor.path or "", anchor.line or 1)],
-        "partialFingerprints": {"mlaudit/v1": hashlib.sha256(basis.encode()).hexdigest()[:32]
-                                + ":0"},
+        "partialFingerprints": {
+            "mlaudit/v1": hashlib.sha256(basis.encode()).hexdigest()[:32] + ":0"
+        },
         "properties": {"verdict": check.verdict},
     }
 
@@ -153,8 +165,9 @@ def to_dict(scan: ScanResult) -> dict[str, Any]:
                 "properties": {
                     "score": scan.score,
                     "sections": {s.id: s.score for s in scan.sections},
-                    "sectionTitles": {k: v for k, v in SECTIONS.items()
-                                      if any(s.id == k for s in scan.sections)},
+                    "sectionTitles": {
+                        k: v for k, v in SECTIONS.items() if any(s.id == k for s in scan.sections)
+                    },
                 },
             }
         ],

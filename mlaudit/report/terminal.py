@@ -14,8 +14,7 @@ from mlaudit.catalog import SECTIONS
 from mlaudit.gate import GateOutcome
 from mlaudit.results import CheckResult, Evidence, ScanResult
 
-STYLE = {"pass": "green", "partial": "yellow", "fail": "bold red", "n/a": "dim",
-         "ignored": "dim"}
+STYLE = {"pass": "green", "partial": "yellow", "fail": "bold red", "n/a": "dim", "ignored": "dim"}
 LABEL = {"pass": "PASS", "partial": "PARTIAL", "fail": "FAIL", "n/a": "N/A", "ignored": "IGNORED"}
 MAX_FINDINGS_SHOWN = 10
 
@@ -43,28 +42,42 @@ def _check_lines(console: Console, check: CheckResult) -> None:
     console.print(head)
     for item in check.evidence[:3]:
         where = _where(item)
-        console.print(f"           [cyan]{escape(where)}[/cyan] {escape(item.message)}"
-                      if where else f"           {escape(item.message)}")
-    shown = 0
-    for finding in check.findings:
+        console.print(
+            f"           [cyan]{escape(where)}[/cyan] {escape(item.message)}"
+            if where
+            else f"           {escape(item.message)}"
+        )
+    for shown, finding in enumerate(check.findings):
         if shown >= MAX_FINDINGS_SHOWN:
-            console.print(f"           … {len(check.findings) - shown} more finding(s) "
-                          "(use -f json for all)")
+            console.print(
+                f"           … {len(check.findings) - shown} more finding(s) (use -f json for all)"
+            )
             break
-        shown += 1
-        mark = " [dim](suppressed: " + escape(finding.suppression_reason or "") + ")[/dim]" \
-            if finding.suppressed else ""
-        console.print(f"           [bold cyan]{escape(finding.path)}:{finding.line}:"
-                      f"{finding.col}[/bold cyan] {escape(finding.message)}{mark}")
+        mark = (
+            " [dim](suppressed: " + escape(finding.suppression_reason or "") + ")[/dim]"
+            if finding.suppressed
+            else ""
+        )
+        console.print(
+            f"           [bold cyan]{escape(finding.path)}:{finding.line}:"
+            f"{finding.col}[/bold cyan] {escape(finding.message)}{mark}"
+        )
         if finding.snippet:
             console.print(f"             [dim]{finding.line:>4} │[/dim] {escape(finding.snippet)}")
 
 
 def render(result: ScanResult, stream: IO[str], color: bool, gate: GateOutcome | None) -> None:
-    console = Console(file=stream, force_terminal=color, no_color=not color,
-                      highlight=False, soft_wrap=True, width=120 if not color else None)
-    console.print(f"[bold]mlaudit {escape(result.version)}[/bold] — "
-                  f"{result.files_scanned} files scanned")
+    console = Console(
+        file=stream,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        soft_wrap=True,
+        width=120 if not color else None,
+    )
+    console.print(
+        f"[bold]mlaudit {escape(result.version)}[/bold] — {result.files_scanned} files scanned"
+    )
     console.print()
     console.print("[bold]Traits[/bold]")
     for trait in result.traits:
@@ -72,9 +85,15 @@ def render(result: ScanResult, stream: IO[str], color: bool, gate: GateOutcome |
         detail = ""
         if trait.evidence:
             first = trait.evidence[0]
-            detail = f"  [dim]{escape(first.message)}" + (
-                f" ({escape(_where(first))})" if first.path and first.path not in first.message
-                else "") + "[/dim]"
+            detail = (
+                f"  [dim]{escape(first.message)}"
+                + (
+                    f" ({escape(_where(first))})"
+                    if first.path and first.path not in first.message
+                    else ""
+                )
+                + "[/dim]"
+            )
         console.print(f"  {mark} {trait.name:<10}{detail}")
     for section_id, title in SECTIONS.items():
         checks = [c for c in result.checks if c.rule.section == section_id]
