@@ -36,9 +36,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
 DEFAULT_WORK = BENCH_DIR / ".work"
 DEFAULT_OUT = BENCH_DIR / "results" / "latest.json"
 SYNTH = BENCH_DIR / "synth.py"
@@ -139,13 +139,16 @@ def measure(cmd: list[str], timeout: float, ok_codes: tuple[int, ...], scratch: 
     fired = threading.Event()
     with open(err_path, "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return not_run(f"cannot start {cmd[0]}: {exc}")
         timer = threading.Timer(timeout, _kill_group, args=(proc.pid, fired))
         timer.start()
         try:
@@ -315,7 +318,9 @@ def fmt_sample(s: Sample) -> str:
     """One-line progress description of a sample."""
     if s.status == "ok":
         return f"{s.wall_s:.2f}s wall, {s.cpu_s:.2f}s cpu, {s.maxrss_mb:.0f} MB"
-    last = s.detail.splitlines()[-1] if s.detail else ""
+    lines = s.detail.splitlines()
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    last = errors[0] if errors else (lines[-1] if lines else "")
     code = f" (exit {s.exit_code})" if s.status == "error" else ""
     return f"{s.status.upper()}{code}: {last}"
 
@@ -377,7 +382,7 @@ def summarize(row: Row, target: Target) -> None:
     """Medians over successful samples; status says whether any run failed."""
     ok = [s for s in row.samples if s.status == "ok"]
     bad = [s for s in row.samples if s.status != "ok"]
-    status = "ok"
+    status = "ok" if row.samples else "not-run"
     if bad:
         first = bad[0]
         status = f"error (exit {first.exit_code})" if first.status == "error" else first.status
@@ -404,10 +409,13 @@ def repeats_for(target: Target, requested: int | None) -> int:
 
 
 def bench_target(
-    target: Target, tools: dict[str, str], args: argparse.Namespace, rows: list[Row]
+    target: Target,
+    tools: dict[str, str],
+    args: argparse.Namespace,
+    ctx: RunContext,
+    rows: list[Row],
 ) -> None:
     """All measurements for one target, appended to ``rows`` as they finish."""
-    ctx = RunContext(args.timeout, args.scratch)
     repeat = repeats_for(target, args.repeat)
     log(f"== {target.name}: {target.files} files, {target.lines} lines ({target.path})")
     for jobs in args.jobs:
@@ -489,8 +497,39 @@ def print_errors(rows: list[Row]) -> None:
                 break
 
 
+def mlaudit_source(exe: str) -> Path | None:
+    """Directory of the ``mlaudit`` package that ``exe`` runs, via its shebang.
+
+    This tells an editable install of a checkout (whose commit is worth
+    recording) from a wheel installed elsewhere.
+    """
+    try:
+        with open(exe, "rb") as handle:
+            first = handle.readline(512).decode("utf-8", "replace")
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    interp = words[1] if len(words) > 1 and words[0].endswith("/env") else (words or [""])[0]
+    code = "import mlaudit, os; print(os.path.dirname(os.path.abspath(mlaudit.__file__)))"
+    try:
+        proc = subprocess.run(  # cwd: `python -c` would import ./mlaudit from a checkout
+            [interp, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=os.path.abspath(os.sep),
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = proc.stdout.strip()
+    return Path(out) if proc.returncode == 0 and out else None
+
+
 def git_info(path: Path) -> dict[str, str | bool | None]:
-    """Commit of the mlaudit checkout that holds this benchmark (if any)."""
+    """Commit and dirtiness of the git checkout rooted exactly at ``path``."""
 
     def git(*args: str) -> str | None:
         try:
@@ -505,6 +544,9 @@ def git_info(path: Path) -> dict[str, str | bool | None]:
             return None
         return proc.stdout.strip() if proc.returncode == 0 else None
 
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != path.resolve():
+        return {"commit": None, "dirty": None}
     status = git("status", "--porcelain", "--untracked-files=no")
     return {
         "commit": git("rev-parse", "HEAD"),
@@ -529,7 +571,9 @@ def machine_info(tools: dict[str, str]) -> dict[str, object]:
         name: {"path": exe, "version": tool_version(exe)} for name, exe in tools.items()
     }
     info["mlaudit_version"] = info["tools"]["mlaudit"]["version"]  # type: ignore[index]
-    info["mlaudit_git"] = git_info(REPO_ROOT)
+    source = mlaudit_source(tools["mlaudit"])
+    info["mlaudit_source"] = str(source) if source else None
+    info["mlaudit_git"] = git_info(source.parent) if source else {"commit": None, "dirty": None}
     return info
 
 
@@ -591,42 +635,68 @@ def payload_of(
 # --------------------------------------------------------------------------
 
 
+RowKey = tuple[str, str, str, int]
+DIFF_COLUMNS = [
+    ("target", 12, "<"),
+    ("tool", 7, "<"),
+    ("mode", 7, "<"),
+    ("-j", 2, ">"),
+    ("wall old", 8, ">"),
+    ("wall new", 8, ">"),
+    ("wall x", 6, ">"),
+    ("cpu old", 8, ">"),
+    ("cpu new", 8, ">"),
+    ("MB old", 7, ">"),
+    ("MB new", 7, ">"),
+]
+
+
+def diff_notes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Reasons the two files may not be comparable (machine, version, target size)."""
+    notes = []
+    for name in ("cpu_count", "platform", "mlaudit_version"):
+        a, b = old["machine"].get(name), new["machine"].get(name)
+        if a != b:
+            notes.append(f"note: {name} differs: {a!r} -> {b!r}")
+    sizes = {t["name"]: (t["files"], t["lines"]) for t in old["targets"]}
+    for t in new["targets"]:
+        was, now = sizes.get(t["name"]), (t["files"], t["lines"])
+        if was and was != now:
+            notes.append(f"note: target {t['name']} changed: {was} -> {now} (files, lines)")
+    return notes
+
+
+def index_rows(doc: dict[str, Any]) -> dict[RowKey, dict[str, Any]]:
+    """Result summaries keyed by (target, tool, mode, jobs)."""
+    return {(r["target"], r["tool"], r["mode"], r["jobs"]): r["summary"] for r in doc["results"]}
+
+
+def diff_line(key: RowKey, a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """One comparison line; the ratio is new/old median wall time."""
+    ratio = None
+    if isinstance(a.get("wall_s"), float) and isinstance(b.get("wall_s"), float) and a["wall_s"]:
+        ratio = b["wall_s"] / a["wall_s"]
+    return [
+        *(str(k) for k in key),
+        num(a.get("wall_s")),
+        num(b.get("wall_s")),
+        num(ratio),
+        num(a.get("cpu_s")),
+        num(b.get("cpu_s")),
+        num(a.get("maxrss_mb"), 0),
+        num(b.get("maxrss_mb"), 0),
+    ]
+
+
 def diff_results(old_path: Path, new_path: Path) -> int:
     """Print median wall/CPU/RSS of two result files side by side."""
     old, new = (json.loads(p.read_text(encoding="utf-8")) for p in (old_path, new_path))
-    for key in ("cpu_count", "platform", "mlaudit_version"):
-        a, b = old["machine"].get(key), new["machine"].get(key)
-        if a != b:
-            print(f"note: {key} differs: {a!r} -> {b!r}")
-
-    def index(doc: dict) -> dict[tuple, dict]:
-        return {
-            (r["target"], r["tool"], r["mode"], r["jobs"]): r["summary"] for r in doc["results"]
-        }
-
-    a_rows, b_rows = index(old), index(new)
-    header = [("target", 12, "<"), ("tool", 7, "<"), ("mode", 7, "<"), ("-j", 2, ">")]
-    header += [("wall old", 8, ">"), ("wall new", 8, ">"), ("wall x", 6, ">")]
-    header += [("cpu old", 8, ">"), ("cpu new", 8, ">"), ("MB old", 7, ">"), ("MB new", 7, ">")]
-    body = []
-    for key in [k for k in b_rows if k in a_rows] + [k for k in a_rows if k not in b_rows]:
-        a, b = a_rows.get(key, {}), b_rows.get(key, {})
-        ratio = None
-        if isinstance(a.get("wall_s"), float) and isinstance(b.get("wall_s"), float):
-            ratio = b["wall_s"] / a["wall_s"] if a["wall_s"] else None
-        body.append(
-            [
-                *(str(k) for k in key),
-                num(a.get("wall_s")),
-                num(b.get("wall_s")),
-                num(ratio),
-                num(a.get("cpu_s")),
-                num(b.get("cpu_s")),
-                num(a.get("maxrss_mb"), 0),
-                num(b.get("maxrss_mb"), 0),
-            ]
-        )
-    print(render_table(header, body))
+    for note in diff_notes(old, new):
+        print(note)
+    a_rows, b_rows = index_rows(old), index_rows(new)
+    keys = [*b_rows, *(k for k in a_rows if k not in b_rows)]
+    body = [diff_line(k, a_rows.get(k, {}), b_rows.get(k, {})) for k in keys]
+    print(render_table(DIFF_COLUMNS, body))
     print("\nwall x < 1.00 means the new run is faster.")
     return 0
 
@@ -690,7 +760,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=None,
-        help=f"runs per measurement (default: 3, or 1 above {BIG_TARGET_FILES} files)",
+        help=f"runs per measurement; None means 3, or 1 above {BIG_TARGET_FILES} files",
     )
     p.add_argument(
         "--compare",
@@ -707,7 +777,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_WORK,
         help="cache of generated repos and scratch space",
     )
-    p.add_argument("--mlaudit", default=None, help="mlaudit executable (default: auto)")
+    p.add_argument(
+        "--mlaudit", default=None, help="mlaudit executable; None: next to this Python, else PATH"
+    )
     p.add_argument(
         "--diff",
         nargs=2,
@@ -760,10 +832,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     complete = False
     with tempfile.TemporaryDirectory(prefix="run-", dir=args.work_dir) as scratch:
-        args.scratch = Path(scratch)
+        ctx = RunContext(args.timeout, Path(scratch))
         try:
             for target in targets:
-                bench_target(target, tools, args, rows)
+                bench_target(target, tools, args, ctx, rows)
             complete = True
         except KeyboardInterrupt:
             log("interrupted: writing partial results")

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GENERATOR_VERSION = 1
 DEFAULT_SEED = 1234
@@ -176,7 +177,7 @@ class Ctx:
         self.used.add(name)
         return name
 
-    def vals(self) -> dict[str, object]:
+    def vals(self) -> dict[str, Any]:
         """Draw a fresh set of template values so every block differs a bit."""
         r = self.rng
         c1, c2, c3 = r.sample(COLS, 3)
@@ -209,7 +210,7 @@ def camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
-def render(c: Ctx, tpl: str, indent: int = 0, **kw: object) -> Lines:
+def render(c: Ctx, tpl: str, indent: int = 0, **kw: Any) -> Lines:
     """Fill a template with random values (plus overrides) and split into lines."""
     vals = c.vals()
     vals.update(kw)
@@ -1103,7 +1104,8 @@ def load_stmt(c: Ctx, cached: bool) -> str:
 def gen_router(c: Ctx, modpath: str, target: int) -> str:
     """A FastAPI router; some handlers reload the model per request."""
     v = c.vals()
-    noun = v["noun"]
+    stem = modpath.rsplit(".", 1)[-1].rsplit("_", 1)[-1]
+    noun = stem if stem in NOUNS else v["noun"]  # router file named after its resource
     cached_style = c.chance(0.5)
     imports = [
         "import logging",
@@ -1639,7 +1641,7 @@ def nb_source(text: str) -> list[str]:
     return [p + "\n" for p in parts[:-1]] + [parts[-1]]
 
 
-def nb_outputs(c: Ctx, count: int) -> list[dict]:
+def nb_outputs(c: Ctx, count: int) -> list[dict[str, Any]]:
     """Outputs of an executed cell: text, a table repr or sometimes a PNG."""
     kind = c.rng.random()
     if kind < 0.4:
@@ -1667,7 +1669,7 @@ def nb_outputs(c: Ctx, count: int) -> list[dict]:
 def gen_notebook(c: Ctx) -> str:
     """An nbformat-4.5 notebook; about half were committed with outputs."""
     executed = c.chance(0.5)
-    cells: list[dict] = []
+    cells: list[dict[str, Any]] = []
     count = 0
     for _ in range(c.rng.randint(8, 40)):
         cid = f"{c.rng.getrandbits(32):08x}"
@@ -1679,7 +1681,7 @@ def gen_notebook(c: Ctx) -> str:
             continue
         src = "\n".join(render(c, c.rng.choice(NB_CODE)))
         count += 1
-        cell = {
+        cell: dict[str, Any] = {
             "cell_type": "code",
             "execution_count": count if executed else None,
             "id": cid,
@@ -2213,12 +2215,14 @@ def fast_import_stream(commits: list[Commit]) -> bytes:
 def write_git(out: Path, commits: list[Commit]) -> None:
     """Create the repository and its history; index then matches the tree."""
     env = git_env()
-    run = lambda *a, **kw: subprocess.run(  # noqa: E731
-        ["git", "-C", str(out), *a], env=env, check=True, stdout=subprocess.DEVNULL, **kw
-    )
-    run("init", "-q", "-b", "main")
-    run("fast-import", "--quiet", "--done", input=fast_import_stream(commits))
-    run("reset", "-q")
+
+    def git(*args: str, stdin: bytes | None = None) -> None:
+        cmd = ["git", "-C", str(out), *args]
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, input=stdin)
+
+    git("init", "-q", "-b", "main")
+    git("fast-import", "--quiet", "--done", stdin=fast_import_stream(commits))
+    git("reset", "-q")
 
 
 # --------------------------------------------------------------------------

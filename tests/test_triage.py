@@ -99,3 +99,22 @@ def test_triage_triggers() -> None:
     )
     assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n", True)
     assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n", True)
+
+
+@pytest.mark.parametrize(
+    ("source", "full"),
+    [
+        ("import torch\nself.optimizer.step()\n", True),
+        ("from transformers import Trainer\nt = Trainer(m)\nt.train()\n", True),
+        ("import numpy as np\nx = np.load(p)\n", True),
+        ("import numpy as np\nx = mynp.load(p)\n", False),  # not numpy's load
+        ("import numpy as np\nmodel.load_state_dict(s)\n", False),
+        ("from sklearn.ensemble import RandomForestClassifier as RF\nRF().fit(X, y)\n", True),
+        ("import pandas as pd\ndf = pd.read_csv(p)\n", True),
+        ("from pandas import read_parquet as rp\ndf = rp(p)\n", True),
+        ("import tensorflow as tf\ntf.summary.scalar('a', 1)\n", True),
+        ("import wandb\nrun = wandb.init()\nrun.log({'a': 1})\n", True),
+    ],
+)
+def test_triage_spells_patterns_through_the_files_imports(source: str, full: bool) -> None:
+    assert default_triage().needs_full_pass("pkg/m.py", source, is_test=False) is full

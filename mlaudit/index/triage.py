@@ -13,6 +13,7 @@ use to prove triage loses nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -88,41 +89,89 @@ def is_routing(text: str) -> bool:
 class _Requirement:
     """What the text of a file must contain for one vocabulary pattern to possibly match.
 
-    Every literal segment of the dotted pattern appears in the text as a word (in the import
-    line or the attribute chain); a part led by a wildcard (``*.fit``, ``*Trainer().train``)
-    is a method on an object of unknown name, so its literal chain must appear as a call.
+    A pattern rooted in a module (``numpy.load``, ``transformers.*.from_pretrained``) must be
+    spelled in the text through one of the file's own imports (``np.load(``,
+    ``AutoModel.from_pretrained(``, ``load(`` after ``from numpy import load``). A part led by
+    a wildcard (``*.fit``, ``*Trainer().train``, the ``.track`` of ``aim.Run().track``) is a
+    method on an object of unknown name, so its literal chain must appear as a call.
     """
 
     def __init__(self, pattern: str) -> None:
+        parts = pattern.split("()")
+        self.root: str | None = None
+        self.head: list[str] = []
+        if not pattern.startswith(("*", ".")):
+            self.head = parts[0].split(".")
+            self.root = self.head[0]
+            parts = parts[1:]
+        regexes: list[tuple[re.Pattern[str], str]] = []
         words: set[str] = set()
-        regexes: list[re.Pattern[str]] = []
-        for index, part in enumerate(pattern.split("()")):
+        for part in parts:
             if not part:
                 continue
-            segments = part.split(".")
-            words.update(
-                s for s in segments if s and "*" not in s and s.isidentifier() and s != "self"
-            )
-            for segment in segments:
-                if "*" in segment and segment.strip("*"):
-                    regexes.append(re.compile(_segment_regex(segment)))
-            if part.startswith(("*", ".")) or index > 0:
-                chain = part[1:] if part.startswith("*.") else part
-                body = "\\.".join(_segment_regex(s) if s else "" for s in chain.split("."))
-                regexes.append(re.compile(body + r"\s*\("))
+            chain = part[1:] if part.startswith("*.") else part
+            words.update(s for s in chain.split(".") if s and "*" not in s and s.isidentifier())
+            segments = chain.split(".")
+            # `.fit`: right after a dot; `*optimizer.step`: anything may come before.
+            mode = "method" if segments[0] == "" else "free" if chain.startswith("*") else "name"
+            body = "\\.".join(_segment_regex(s, bound_left=False) for s in segments if s)
+            regexes.append((re.compile(body + r"\s*\("), mode))
         self.words = frozenset(words)
-        self.regexes = tuple(regexes)
+        self.regexes: tuple[tuple[re.Pattern[str], str], ...] = tuple(regexes)
+
+    def spellings(self, bindings: list[tuple[str, list[str]]]) -> list[str]:
+        """Regexes for the ways this file's imports can spell the pattern's head as a call."""
+        found = []
+        for alias, target in bindings:
+            if len(target) > len(self.head) or not all(
+                fnmatch.fnmatchcase(t, h) for t, h in zip(target, self.head, strict=False)
+            ):
+                continue
+            rest = [_segment_regex(s) for s in self.head[len(target) :]]
+            found.append("\\.".join([re.escape(alias), *rest]) + r"\s*\(")
+        return found
+
+    def matches(self, text: str, bindings_by_root: dict[str, list[tuple[str, list[str]]]]) -> bool:
+        if self.root is not None:
+            bindings = bindings_by_root.get(self.root)
+            if not bindings:
+                return False
+            if not any(_spelled(_compiled(r), text) for r in self.spellings(bindings)):
+                return False
+        return all(_spelled(regex, text, mode) for regex, mode in self.regexes)
 
 
-def _segment_regex(segment: str) -> str:
-    """A pattern segment as a search regex; a wildcard at either end just drops the word
-    boundary on that side (``*Trainer`` finds ``Seq2SeqTrainer``) without a costly ``\\w*``."""
+@lru_cache(maxsize=4096)
+def _compiled(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
+
+
+def _spelled(regex: re.Pattern[str], text: str, mode: str = "name") -> bool:
+    """A match where ``mode`` allows it: ``name`` starts a name (``np.load(``, not
+    ``xnp.load(``), ``method`` comes right after a dot (``.fit(``), ``free`` anywhere. The
+    regexes start with a literal, which the engine scans for fast; a leading ``\\b`` or
+    ``\\.`` would defeat that."""
+    for match in regex.finditer(text):
+        if mode == "free":
+            return True
+        start = match.start()
+        before = text[start - 1] if start else ""
+        if mode == "method":
+            if before == ".":
+                return True
+        elif not (before.isalnum() or before in "_."):
+            return True
+    return False
+
+
+def _segment_regex(segment: str, bound_left: bool = True) -> str:
+    """A pattern segment as a search regex. A leading wildcard just drops the word boundary
+    (``*Trainer`` finds ``Seq2SeqTrainer``) rather than starting with a costly ``\\w*``."""
     pieces = [re.escape(p) for p in segment.strip("*").split("*")]
     text = r"\w*".join(pieces)
-    if not segment.startswith("*"):
+    if bound_left and not segment.startswith("*"):
         text = r"\b" + text
-    if not segment.endswith("*"):
-        text += r"\b"
+    text += r"\w*" if segment.endswith("*") else r"\b"
     return text
 
 
@@ -143,16 +192,14 @@ class Triage:
             if key in NOT_CALLS or (owner, key) in REACH_ONLY:
                 continue
             self.requirements.extend(_Requirement(p) for p in patterns if p.strip("*."))
-        # Index each requirement under one of its words, so a file is tested only against
-        # the requirements whose word it contains; word-less ones are always tested.
-        self._by_word: dict[str, list[_Requirement]] = {}
-        self._wordless: list[_Requirement] = []
+        # Rooted patterns are tested only in files that import their root module.
+        self._by_root: dict[str, list[_Requirement]] = {}
+        self._unrooted: list[_Requirement] = []
         for requirement in self.requirements:
-            if requirement.words:
-                key_word = max(requirement.words, key=len)
-                self._by_word.setdefault(key_word, []).append(requirement)
+            if requirement.root is not None:
+                self._by_root.setdefault(requirement.root, []).append(requirement)
             else:
-                self._wordless.append(requirement)
+                self._unrooted.append(requirement)
         metrics = "|".join(sorted(map(re.escape, metric_names), key=len, reverse=True))
         self._test = re.compile(
             r"TestClient|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:"
@@ -166,16 +213,21 @@ class Triage:
             return bool(self._test.search(text))
         if _MAIN.search(text) or is_routing(text):
             return True
-        # Substring tests first (fast, in C); the regexes then confirm word boundaries.
-        for key_word, requirements in self._by_word.items():
-            if key_word not in text:
-                continue
-            for requirement in requirements:
-                if all(w in text for w in requirement.words) and all(
-                    r.search(text) for r in requirement.regexes
-                ):
-                    return True
-        return any(all(r.search(text) for r in q.regexes) for q in self._wordless)
+        bindings_by_root: dict[str, list[tuple[str, list[str]]]] = {}
+        for alias, target in _import_bindings(text):
+            bindings_by_root.setdefault(target.split(".")[0], []).append((alias, target.split(".")))
+        for root, requirements in self._by_root.items():
+            if root in bindings_by_root and any(
+                r.matches(text, bindings_by_root) for r in requirements
+            ):
+                return True
+        # Patterns with no module root: substring tests first (fast, in C), then regexes.
+        for requirement in self._unrooted:
+            if all(w in text for w in requirement.words) and requirement.matches(
+                text, bindings_by_root
+            ):
+                return True
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -189,6 +241,30 @@ def default_triage() -> Triage:
         vocabularies.extend((trait, k, v) for k, v in entries.items())
     metrics = load_catalog()["ML603"].vocab("metric-names") if "ML603" in load_catalog() else []
     return Triage(vocabularies, metrics)
+
+
+def _import_bindings(text: str) -> list[tuple[str, str]]:
+    """(local name, qualified target) of the absolute imports in ``text``."""
+    bindings: list[tuple[str, str]] = []
+    for match in _IMPORT.finditer(text):
+        if match.group("modules"):
+            for part in match.group("modules").split(","):
+                name, _, alias = part.strip().partition(" as ")
+                name = name.strip()
+                if alias.strip():
+                    bindings.append((alias.strip(), name))
+                elif name:
+                    bindings.append((name.split(".")[0], name.split(".")[0]))
+            continue
+        base = match.group("base") or ""
+        if not base or base.startswith("."):
+            continue
+        for part in match.group("names").strip().strip("()").replace("\n", " ").split(","):
+            member, _, alias = part.strip().partition(" as ")
+            member = member.strip()
+            if member and member != "*":
+                bindings.append((alias.strip() or member, f"{base}.{member}"))
+    return bindings
 
 
 def light_facts(path: str, text: str) -> PyFacts:
