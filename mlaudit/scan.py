@@ -14,7 +14,7 @@ from mlaudit.fingerprints import SourceLines, fingerprint_findings
 from mlaudit.index.build import IndexBuilder, default_jobs, open_cache
 from mlaudit.policy import apply_suppressions, ignore_reason, select_rules
 from mlaudit.project import Project
-from mlaudit.project.demand import demanded_modules
+from mlaudit.project.demand import Demand
 from mlaudit.results import CheckResult, Outcome, ScanResult
 from mlaudit.scoring import score
 from mlaudit.workspace import discover
@@ -44,13 +44,14 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     # The project model uses every catalog vocabulary (SERVES reads ML307's loaders), even
     # for rules not selected, and user vocabulary extensions.
     every_rule = {**catalog, **rules}
-    project = Project(workspace, files, every_rule)
+    demand = Demand(Project(workspace, files, every_rule))
     for _ in range(MAX_ROUNDS):
-        wanted = demanded_modules(project, builder.light_paths())
+        wanted = demand.run(builder.light_paths())
         if not wanted:
             break
         files = builder.deepen(wanted)
-        project = Project(workspace, files, every_rule)
+        demand.parsed(files, wanted)
+    project = Project(workspace, files, every_rule)
     builder.save_cache()
     registry = load_checks()
     results: list[CheckResult] = []

@@ -64,6 +64,7 @@ def light_record(full: FileFacts, text: str) -> FileFacts:
         lines=full.lines,
         python=light_facts(full.path, text),
         suppressions=full.suppressions,
+        triaged="light",
     )
 
 
@@ -81,6 +82,7 @@ class IndexBuilder:
         self.facts: dict[str, FileFacts] = {}
         self._data: dict[str, bytes] = {}  # Python sources kept for a later full pass
         self._full: dict[str, FileFacts] = {}  # full facts known (computed or cached)
+        self._triage: dict[str, str] = {}  # Python path -> "full" | "light"
         self.parsed_bytes = 0
 
     def first_round(self) -> dict[str, FileFacts]:
@@ -100,13 +102,15 @@ class IndexBuilder:
             cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
-            light = (
-                source.kind == "python"
-                and triage is not None
-                and not (
-                    triage.needs_full_pass(source.path, decode(data), is_test_path(source.path))
-                )
-            )
+            light = False
+            if source.kind == "python" and triage is not None:
+                if cached is not None and cached.triaged:
+                    light = cached.triaged == "light"  # same content, same verdict
+                else:
+                    light = not triage.needs_full_pass(
+                        source.path, decode(data), is_test_path(source.path)
+                    )
+                self._triage[source.path] = "light" if light else "full"
             if light:
                 self._data[source.path] = data
                 if cached is not None and not _is_full(cached):
@@ -156,6 +160,7 @@ class IndexBuilder:
                 for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
                     results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
         for item in results:
+            item.triaged = self._triage.get(item.path, "")
             self.facts[item.path] = item
             if _is_full(item):
                 self._full[item.path] = item

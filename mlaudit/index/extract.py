@@ -15,7 +15,7 @@ from mlaudit.workspace import SourceFile
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "2"
+FACTS_VERSION = "3"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 
@@ -76,19 +76,23 @@ def _clamp_lines(facts: FileFacts) -> None:
 
 
 def _compiles(data: bytes) -> bool:
-    """Whether CPython's own parser accepts the file: the cheap syntax check of a light
+    """Whether CPython's own compiler accepts the file: the cheap syntax check of a light
     record. Anything it rejects (also syntax newer than this interpreter) gets the full
-    libcst pass, which reports a real error as ML901 with libcst's message."""
-    import ast
+    libcst pass, which reports a real error as ML901."""
     import io
     import tokenize
+    import warnings
 
     try:
         # As libcst does: decode strictly by the PEP 263 cookie (CPython tolerates bad
         # bytes inside comments; the full pass would not, and both passes must agree).
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         data.decode(encoding)
-        ast.parse(data)
+        # Compiling to a code object (never run) is CPython's cheapest complete syntax
+        # check: about twice as fast as ast.parse, which builds Python objects for the tree.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, "<mlaudit>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError, LookupError, RecursionError, MemoryError, OverflowError):
         return False
     return True

@@ -206,3 +206,4 @@ class FileFacts(Struct, omit_defaults=True):
     text_hits: list[str] = []  # for prose/config files: vocabulary words found in the text
     errors: list[ParseError] = []
     suppressions: list[Suppression] = []
+    triaged: str = ""  # Python: "full" or "light", triage's verdict on the text (cached)

@@ -125,6 +125,11 @@ class SymbolTable:
             for start in range(len(parts)):
                 self.by_name.setdefault(".".join(parts[start:]), []).append(path)
 
+    def replace_module(self, info: ModuleInfo) -> None:
+        """Swap in a module's fuller facts (same path, same name); resolutions are redone."""
+        self.by_path[info.path] = info
+        self._resolved.clear()
+
     # -- modules -------------------------------------------------------------------------
     def find_module(self, dotted: str, near: str | None = None) -> str | None:
         """Path of the module named ``dotted``; the closest to ``near`` when ambiguous."""
