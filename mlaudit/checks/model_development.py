@@ -10,7 +10,7 @@ from mlaudit.catalog import Rule, load_traits_vocabulary
 from mlaudit.checks import check
 from mlaudit.index.facts import Call, FileFacts
 from mlaudit.project import Project
-from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
+from mlaudit.project.symbols import FuncRef, ModuleInfo, could_match, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
 MAX_EVIDENCE = 5
@@ -37,6 +37,10 @@ def experiment_tracking(project: Project, rule: Rule) -> Outcome:
                 imported.append(Evidence(f"imports {imp.module}", info.path, imp.line))
                 break
         for call in info.facts.calls:
+            if "report_to" not in call.kwargs and not (
+                could_match(call.name, log_calls) or could_match(call.name, partial_calls)
+            ):
+                continue
             name = project.call_name(info.path, call)
             # partial-calls first: logger wildcards also cover the TensorBoard loggers.
             if match_any(name, partial_calls):

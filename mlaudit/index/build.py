@@ -20,14 +20,14 @@ from mlaudit.index.cache import FactsCache
 from mlaudit.index.extract import PARSED_KINDS, decode, digest, extract_bytes
 from mlaudit.index.facts import FileFacts, ParseError
 from mlaudit.index.triage import default_triage, full_pass_forced, light_facts
-from mlaudit.workspace import Workspace, is_test_path
+from mlaudit.workspace import Workspace
 
 # Below this much source to parse, starting worker processes costs more than it saves.
 SERIAL_BYTES = 400_000
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(FileFacts)
 
-Job = tuple[str, str, bytes, bool]  # path, kind, content, full pass
+Job = tuple[str, str, bytes, str]  # path, kind, content, mode (full, light, triage)
 
 
 def _work(batch: list[Job]) -> list[bytes]:
@@ -86,7 +86,9 @@ class IndexBuilder:
         self.parsed_bytes = 0
 
     def first_round(self) -> dict[str, FileFacts]:
-        triage = None if full_pass_forced() else default_triage()
+        forced = full_pass_forced()
+        if not forced:
+            default_triage()  # compiled once here, inherited by forked workers
         todo: list[Job] = []
         for source in self.workspace.files:
             if source.kind not in PARSED_KINDS:
@@ -102,29 +104,24 @@ class IndexBuilder:
             cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
-            light = False
-            if source.kind == "python" and triage is not None:
-                if cached is not None and cached.triaged:
-                    light = cached.triaged == "light"  # same content, same verdict
-                else:
-                    light = not triage.needs_full_pass(
-                        source.path, decode(data), is_test_path(source.path)
-                    )
-                self._triage[source.path] = "light" if light else "full"
-            if light:
+            if source.kind == "python":
                 self._data[source.path] = data
-                if cached is not None and not _is_full(cached):
-                    self.facts[source.path] = cached
-                elif cached is not None:
-                    # libcst already parsed it (an earlier scan needed it): no syntax check
-                    # is owed, and the light record is a regular-expression pass.
-                    self.facts[source.path] = light_record(cached, decode(data))
-                else:
-                    todo.append((source.path, source.kind, data, False))
-            elif source.path in self._full:
+            verdict = cached.triaged if cached is not None else ""
+            if source.kind != "python" or forced:
+                verdict = "full"
+            if verdict == "light" and cached is not None:
+                self._triage[source.path] = "light"
+                # A cached full record means libcst already parsed it (an earlier scan
+                # needed it): no syntax check is owed, the light record is a regex pass.
+                self.facts[source.path] = (
+                    light_record(cached, decode(data)) if _is_full(cached) else cached
+                )
+            elif source.path in self._full and (verdict == "full" or forced):
+                self._triage[source.path] = "full"
                 self.facts[source.path] = self._full[source.path]
             else:
-                todo.append((source.path, source.kind, data, True))
+                # Triage runs in the workers, next to the parse it decides on.
+                todo.append((source.path, source.kind, data, verdict or "triage"))
         self._extract(todo)
         return self.ordered()
 
@@ -138,7 +135,7 @@ class IndexBuilder:
             if path in self._full:
                 self.facts[path] = self._full[path]
             else:
-                todo.append((path, facts.kind, self._data[path], True))
+                todo.append((path, facts.kind, self._data[path], "full"))
         self._extract(todo)
         return self.ordered()
 
@@ -150,7 +147,7 @@ class IndexBuilder:
 
     def _extract(self, todo: list[Job]) -> None:
         total = sum(len(item[2]) for item in todo)
-        self.parsed_bytes += sum(len(item[2]) for item in todo if item[3])
+        self.parsed_bytes += sum(len(item[2]) for item in todo if item[3] == "full")
         if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
             results = [extract_bytes(*job) for job in todo]
         else:
@@ -160,7 +157,9 @@ class IndexBuilder:
                 for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
                     results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
         for item in results:
-            item.triaged = self._triage.get(item.path, "")
+            if item.kind == "python":
+                item.triaged = item.triaged or self._triage.get(item.path, "full")
+                self._triage[item.path] = item.triaged
             self.facts[item.path] = item
             if _is_full(item):
                 self._full[item.path] = item

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlaudit.index.facts import FileFacts, ParseError
 from mlaudit.index.suppressions import parse_suppressions
-from mlaudit.workspace import SourceFile
+from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
@@ -34,8 +34,12 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="replace")
 
 
-def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileFacts:
-    """Facts of one file from its bytes; ``full=False`` gives Python files a light record."""
+def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> FileFacts:
+    """Facts of one file from its bytes.
+
+    For Python, ``mode`` is ``full`` (the libcst pass), ``light`` (imports only, after a
+    syntax check) or ``triage`` (decide from the text, in the worker, and record the verdict).
+    """
     facts = FileFacts(path=path, kind=kind, digest=digest(data))
     if kind not in PARSED_KINDS:
         return facts
@@ -50,11 +54,15 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
     text = decode(data)
     facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     facts.suppressions = parse_suppressions(text)
-    if kind == "python" and not full and _compiles(data):
-        from mlaudit.index.triage import light_facts
+    if kind == "python" and mode != "full":
+        from mlaudit.index.triage import default_triage, light_facts
 
-        facts.python = light_facts(path, text)
-        return facts
+        if mode == "triage":
+            full = default_triage().needs_full_pass(path, text, is_test_path(path))
+            mode = facts.triaged = "full" if full else "light"
+        if mode == "light" and _compiles(data):
+            facts.python = light_facts(path, text)
+            return facts
     try:
         _dispatch(facts, kind, data, text)
         _clamp_lines(facts)

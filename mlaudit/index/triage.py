@@ -201,10 +201,12 @@ class Triage:
             else:
                 self._unrooted.append(requirement)
         metrics = "|".join(sorted(map(re.escape, metric_names), key=len, reverse=True))
+        # A test matters to checks when it asserts a metric against a number (ML603) or
+        # calls the service (TestClient).
         self._test = re.compile(
-            r"TestClient|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:"
+            r"TestClient|^[ \t]*assert\b(?=[^\n]*\b(?:\w+_)?(?:"
             + (metrics or "accuracy")
-            + r")\w*\b[^\n]*[<>]",
+            + r")\w*\b)(?=[^\n]*(?:[<>]=?\s*[-+]?\.?\d|\d\s*[<>]))",
             re.MULTILINE,
         )
 

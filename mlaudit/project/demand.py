@@ -60,8 +60,12 @@ class Demand:
                 if ref is not None and ref.path not in light:
                     self.queue.append((ref.path, ref.qualname, depth + 1))
                     continue
-                module = ref.path if ref is not None else symbols.defining_module(
-                    target.name if target is not None else call.name, path
+                module = (
+                    ref.path
+                    if ref is not None
+                    else symbols.defining_module(
+                        target.name if target is not None else call.name, path
+                    )
                 )
                 if module is not None and module in light:
                     wanted.add(module)

@@ -73,6 +73,44 @@ def match_any(name: str, patterns: Iterable[str]) -> str | None:
     return _pattern_set(key).match(name)
 
 
+class _CallFilter:
+    """A cheap test on a call's written name before resolving it: can any pattern match?
+
+    Resolution (imports, instances) never changes a call's last name segment, so a
+    pattern can only match calls whose last segment its own last segment admits.
+    """
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.finals: set[str] = set()
+        wildcards: list[str] = []
+        self.prefixes: list[str] = []
+        for pattern in patterns:
+            last = pattern.replace("()", ".").rstrip(".").rsplit(".", 1)[-1]
+            if last == "*":
+                self.prefixes.append(pattern.rstrip("*").replace("()", "").rstrip("."))
+            elif "*" in last:
+                wildcards.append(fnmatch.translate(last))
+            else:
+                self.finals.add(last)
+        self.wild = re.compile("|".join(wildcards)) if wildcards else None
+
+    def admits(self, name: str) -> bool:
+        last = name.rsplit(".", 1)[-1]
+        if last in self.finals or (self.wild is not None and self.wild.match(last)):
+            return True
+        return any(name.startswith(prefix) for prefix in self.prefixes)
+
+
+@functools.lru_cache(maxsize=256)
+def _call_filter(patterns: tuple[str, ...]) -> _CallFilter:
+    return _CallFilter(patterns)
+
+
+def could_match(name: str, patterns: tuple[str, ...]) -> bool:
+    """False when no pattern can match a call written ``name`` (checked before resolving)."""
+    return _call_filter(patterns).admits(name)
+
+
 def last_attr(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlaudit.catalog import load_traits_vocabulary
-from mlaudit.project.symbols import FuncRef, last_attr, match_any
+from mlaudit.project.symbols import FuncRef, could_match, last_attr, match_any
 from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
 
@@ -26,6 +26,8 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     for info in project.modules():
         imports_ml = project.imports_module(info, ml_modules)
         for call in info.facts.calls:
+            if not could_match(call.name, patterns):
+                continue
             name = project.call_name(info.path, call)
             pattern = match_any(name, patterns)
             if pattern is None:
@@ -110,6 +112,8 @@ def _ingests(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     readers = vocab["readers"]
     for info in project.modules():
         for call in info.facts.calls:
+            if not could_match(call.name, readers):
+                continue
             name = project.call_name(info.path, call)
             if match_any(name, readers):
                 evidence.append(Evidence(f"{name}() reads data", info.path, call.line))
