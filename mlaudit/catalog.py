@@ -46,7 +46,7 @@ class Rule:
     precision: str = "high"
     tags: list[str] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
-    vocabulary: dict[str, list[str]] = field(default_factory=dict)
+    vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)
     security_severity: str | None = None
 
     def applies(self, traits: set[str]) -> bool:
@@ -60,7 +60,7 @@ class Rule:
         return result
 
     def vocab(self, key: str) -> tuple[str, ...]:
-        return tuple(self.vocabulary.get(key, ()))
+        return self.vocabulary.get(key, ())  # the same tuple every time: matchers key on it
 
 
 def rules_dir() -> Path:
@@ -88,7 +88,7 @@ def _rule_from_data(data: dict[str, Any]) -> Rule:
         precision=data.get("precision", "high"),
         tags=list(data.get("tags", [])),
         related=list(data.get("related", [])),
-        vocabulary={k: list(v) for k, v in (data.get("vocabulary") or {}).items()},
+        vocabulary={k: tuple(v) for k, v in (data.get("vocabulary") or {}).items()},
         security_severity=data.get("security-severity"),
     )
 

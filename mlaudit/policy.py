@@ -45,14 +45,14 @@ def select_rules(
         rule = catalog[code]
         extra = config.vocabulary.get(code) or config.vocabulary.get(rule.name)
         if extra:
-            merged = {k: list(v) for k, v in rule.vocabulary.items()}
+            merged = dict(rule.vocabulary)
             for key, names in extra.items():
                 if key not in merged:
                     raise ConfigError(
                         f"vocabulary.{code}: {rule.code} has no vocabulary "
                         f"{key!r} (it has: {', '.join(sorted(merged)) or 'none'})"
                     )
-                merged[key] = [*merged[key], *names]
+                merged[key] = (*merged[key], *names)
             rule = dataclasses.replace(rule, vocabulary=merged)
         chosen[code] = rule
     for key in config.vocabulary:

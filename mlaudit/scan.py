@@ -44,13 +44,21 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     # The project model uses every catalog vocabulary (SERVES reads ML307's loaders), even
     # for rules not selected, and user vocabulary extensions.
     every_rule = {**catalog, **rules}
-    demand = Demand(Project(workspace, files, every_rule))
-    for _ in range(MAX_ROUNDS):
-        wanted = demand.run(builder.light_paths())
-        if not wanted:
-            break
-        files = builder.deepen(wanted)
-        demand.parsed(files, wanted)
+    key = builder.python_key()
+    known = builder.cached_demand(key)
+    if known is not None:
+        files = builder.deepen(known)
+    else:
+        demand = Demand(Project(workspace, files, every_rule))
+        deepened: set[str] = set()
+        for _ in range(MAX_ROUNDS):
+            wanted = demand.run(builder.light_paths())
+            if not wanted:
+                break
+            files = builder.deepen(wanted)
+            demand.parsed(files, wanted)
+            deepened |= wanted
+        builder.remember_demand(key, deepened)
     project = Project(workspace, files, every_rule)
     builder.save_cache()
     registry = load_checks()

@@ -139,6 +139,23 @@ class IndexBuilder:
         self._extract(todo)
         return self.ordered()
 
+    def python_key(self) -> str:
+        """A key of every Python source of the scan (path and content)."""
+        lines = "\n".join(
+            f"{p}\0{f.digest}" for p, f in sorted(self.facts.items()) if f.kind == "python"
+        )
+        return digest(lines.encode("utf-8"))
+
+    def cached_demand(self, key: str) -> set[str] | None:
+        """What the demand walk asked for last time, if it walked these same sources."""
+        if self.cache is None or not self.cache.demand_key or self.cache.demand_key != key:
+            return None
+        return set(self.cache.demanded)
+
+    def remember_demand(self, key: str, demanded: set[str]) -> None:
+        if self.cache is not None:
+            self.cache.remember_demand(key, sorted(demanded))
+
     def light_paths(self) -> set[str]:
         return {p for p, f in self.facts.items() if not _is_full(f)}
 

@@ -34,6 +34,10 @@ _SIGNATURE_BYTES = 32
 class _Payload(msgspec.Struct):
     version: str
     entries: dict[str, FileFacts]
+    # The light modules the demand walk asked for last time, and the key of the Python
+    # sources it walked: same sources, same answer, no walk.
+    demand_key: str = ""
+    demanded: list[str] = []
 
 
 def _user_key_path() -> Path:
@@ -73,6 +77,8 @@ class FactsCache:
         self.directory = directory
         self.file = directory / f"facts-v{FACTS_VERSION}.msgpack"
         self.entries: dict[str, FileFacts] = {}
+        self.demand_key = ""
+        self.demanded: list[str] = []
         self.dirty = False
         self.key = _signing_key()
         self.note: str | None = None
@@ -100,6 +106,7 @@ class FactsCache:
             self.dirty = True
             return
         self.entries = payload.entries
+        self.demand_key, self.demanded = payload.demand_key, payload.demanded
 
     def get(self, path: str, kind: str, digest: str) -> FileFacts | None:
         facts = self.entries.get(path)
@@ -115,6 +122,11 @@ class FactsCache:
             self.dirty = True
         self.entries = entries
 
+    def remember_demand(self, key: str, demanded: list[str]) -> None:
+        if (key, demanded) != (self.demand_key, self.demanded):
+            self.demand_key, self.demanded = key, demanded
+            self.dirty = True
+
     def save(self) -> None:
         if not self.dirty or self.key is None:
             return
@@ -128,7 +140,8 @@ class FactsCache:
                 ignore.write_text(
                     "# Created by mlaudit: never commit this cache.\n*\n", encoding="utf-8"
                 )
-            body = msgspec.msgpack.encode(_Payload(cache_key(), self.entries))
+            payload = _Payload(cache_key(), self.entries, self.demand_key, self.demanded)
+            body = msgspec.msgpack.encode(payload)
             signature = hmac.new(self.key, body, hashlib.sha256).digest()
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".facts-", suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:

@@ -17,7 +17,7 @@ class Value(Struct, array_like=True, omit_defaults=True):
     kind: ``const`` (value is the literal), ``name`` (value is the dotted name, resolved
     through the file's imports), ``call`` (value is the called name), ``list`` (items holds
     the literal elements, None for non-literal ones), ``dict`` (keys holds literal keys),
-    ``other`` (an expression mlaudit does not model; value is a short excerpt).
+    ``other`` (an expression mlaudit does not model; value is its libcst node type).
     """
 
     kind: str

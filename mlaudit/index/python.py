@@ -204,7 +204,9 @@ class _Extractor:
         dotted = self.qualified(node)
         if dotted is not None:
             return Value("name", dotted)
-        return Value("other", self.module.code_for_node(node)[:_MAX_EXCERPT])
+        # Not modelled: keep the node type, not its source (regenerating the source of every
+        # complex argument would cost a code generation per argument, and bloat the cache).
+        return Value("other", type(node).__name__)
 
     # -- walking -----------------------------------------------------------------------
     @property
@@ -403,10 +405,14 @@ class _Extractor:
     def _assign(self, node: cst.CSTNode, targets: list[str], value: cst.CSTNode | None) -> None:
         if value is None:
             return
-        call_index = len(self.facts.calls) if isinstance(value, cst.Call) else None
-        fact = Assign(targets, self.value(value), 0, self.scope_name, call_index)
-        self.positions.start(node, _setter(fact, "line"))
-        self.facts.assigns.append(fact)
+        # Inside functions only what checks use is kept: names bound to a call
+        # (`m = Predictor()`), to another name (`m = MODEL`) or to a string (a path). Module
+        # and class level keep every assignment.
+        if not self.functions or isinstance(value, _KEPT_LOCAL_VALUES):
+            call_index = len(self.facts.calls) if isinstance(value, cst.Call) else None
+            fact = Assign(targets, self.value(value), 0, self.scope_name, call_index)
+            self.positions.start(node, _setter(fact, "line"))
+            self.facts.assigns.append(fact)
         if not self.scope:
             for target in targets:
                 self.bindings.pop(target, None)
@@ -503,6 +509,8 @@ class _Extractor:
                 return self.dotted(target.comparator)
         return None
 
+
+_KEPT_LOCAL_VALUES = (cst.Call, cst.Name, cst.Attribute, cst.SimpleString, cst.ConcatenatedString)
 
 _ORDERING: dict[type, str] = {
     cst.LessThan: "<",

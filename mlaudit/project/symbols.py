@@ -8,7 +8,6 @@ through helpers in other modules, methods on ``self``, and instances built at im
 from __future__ import annotations
 
 import fnmatch
-import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,15 +61,32 @@ class _PatternSet:
         return found
 
 
-@functools.lru_cache(maxsize=256)
-def _pattern_set(patterns: tuple[str, ...]) -> _PatternSet:
-    return _PatternSet(patterns)
+_COMPILED: dict[tuple[int, type], tuple[tuple[str, ...], object]] = {}
+
+
+def _compiled_for(patterns: Iterable[str], build: type) -> object:
+    """The compiled form of a vocabulary, memoised by the identity of its tuple.
+
+    Vocabularies are tuples that live as long as the catalog (Rule.vocab returns the same
+    object each time), so identity is a safe key and far cheaper than hashing 50 strings
+    on every call; the entry keeps the tuple alive so its id cannot be reused. Other
+    iterables are compiled afresh each time (correct, just slower).
+    """
+    if not isinstance(patterns, tuple):
+        return build(tuple(patterns))
+    key = (id(patterns), build)
+    entry = _COMPILED.get(key)
+    if entry is None or entry[0] is not patterns:
+        entry = (patterns, build(patterns))
+        _COMPILED[key] = entry
+    return entry[1]
 
 
 def match_any(name: str, patterns: Iterable[str]) -> str | None:
     """The first fnmatch pattern that matches a dotted name, if any (exact names first)."""
-    key = patterns if isinstance(patterns, tuple) else tuple(patterns)
-    return _pattern_set(key).match(name)
+    compiled = _compiled_for(patterns, _PatternSet)
+    assert isinstance(compiled, _PatternSet)
+    return compiled.match(name)
 
 
 class _CallFilter:
@@ -101,14 +117,11 @@ class _CallFilter:
         return any(name.startswith(prefix) for prefix in self.prefixes)
 
 
-@functools.lru_cache(maxsize=256)
-def _call_filter(patterns: tuple[str, ...]) -> _CallFilter:
-    return _CallFilter(patterns)
-
-
 def could_match(name: str, patterns: tuple[str, ...]) -> bool:
     """False when no pattern can match a call written ``name`` (checked before resolving)."""
-    return _call_filter(patterns).admits(name)
+    compiled = _compiled_for(patterns, _CallFilter)
+    assert isinstance(compiled, _CallFilter)
+    return compiled.admits(name)
 
 
 def last_attr(name: str) -> str:
