@@ -181,7 +181,9 @@ def _git_files(root: Path) -> list[str] | None:
         repo = git.Repo(root, search_parent_directories=True)
         if repo.bare:
             return None
-        out = repo.git.execute(
+        # Run in the scanned directory itself (which may be below the work tree's top), so
+        # git lists just its files, relative to it.
+        out = git.Git(str(root)).execute(
             [
                 "git",
                 "-c",
@@ -196,7 +198,7 @@ def _git_files(root: Path) -> list[str] | None:
             as_process=False,
             stdout_as_string=True,
         )
-    except Exception:
+    except Exception:  # noqa: BLE001 - any git trouble means: fall back to walking
         return None
     assert isinstance(out, str)
     return sorted({p for p in out.split("\0") if p})

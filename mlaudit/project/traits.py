@@ -50,6 +50,8 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
         start = FuncRef(route.handler_path, route.handler_qualname)
         hit = None
         for reached in project.walk_calls(start):
+            if reached.target is not None and reached.target.kind in ("function", "class"):
+                continue  # the repository's own code: walked into, not a model call itself
             name = project.call_name(reached.path, reached.call)
             if last_attr(name) in inference or match_any(name, loaders):
                 hit = (reached, name)
