@@ -198,7 +198,7 @@ def _git_files(root: Path) -> list[str] | None:
             as_process=False,
             stdout_as_string=True,
         )
-    except Exception:  # noqa: BLE001 - any git trouble means: fall back to walking
+    except Exception:  # any git trouble means: fall back to walking
         return None
     assert isinstance(out, str)
     return sorted({p for p in out.split("\0") if p})
