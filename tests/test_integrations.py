@@ -759,3 +759,34 @@ def test_pre_commit_hooks_with_the_real_pre_commit(hook_repo: Path, copy_fixture
     where = f"{finding['path']}:{finding['line']}:{finding['column']}"
     assert f"{where}: ML307 [error]" in failed.stdout
     assert "train.py:" not in failed.stdout  # excluded, though pre-commit named it
+
+
+# -- SARIF with every kind of policy still passes the validator -----------------------------
+def test_sarif_with_baseline_diff_and_suppressions_validates(copy_fixture, tmp_path: Path):
+    from tests.test_reports import validate_sarif
+
+    repo = copy_fixture("training-bad")
+    (repo / "mlaudit.toml").write_text(
+        '[per-file-ignores]\n"requirements.txt" = ["ML104"]\n', encoding="utf-8"
+    )
+    git_init(repo)
+    assert run_cli("baseline", repo, "--no-cache", "--select", "ML102").code == 0
+    prepend(repo / "train.py", "# header\n")
+    target = tmp_path / "policy.sarif"
+    args = ("--baseline", repo / ".mlaudit-baseline.json", "--diff-base", "HEAD")
+    result = run_cli("scan", repo, "--no-cache", "-f", "sarif", "-o", target, *args)
+    assert result.code in (0, 1), result.stderr
+    run = json.loads(target.read_text(encoding="utf-8"))["runs"][0]
+    kinds = sorted(
+        (s["kind"], s["justification"]) for r in run["results"] for s in r.get("suppressions", [])
+    )
+    assert ("external", "baseline") in kinds
+    assert ("external", "per-file-ignores: requirements.txt") in kinds
+    assert run["properties"]["diffBase"] == "HEAD"
+    assert run["properties"]["baseline"]["path"] == ".mlaudit-baseline.json"
+    terminal = run_cli("scan", repo, "--no-cache", *args).stdout
+    assert "(baselined)" in terminal
+    validated = validate_sarif(target)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    if os.environ.get("SARIF_REQUIRE_MULTITOOL") == "1":
+        assert "ok multitool: 0 error(s)" in validated.stdout, validated.stdout
