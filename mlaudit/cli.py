@@ -114,28 +114,39 @@ def _parse_reports(values: tuple[str, ...]) -> list[tuple[str, Path]]:
     return reports
 
 
+def _project_root(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding a git work tree or a config."""
+    from mlaudit.config import CONFIG_FILES, find_config
+
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+        if any((candidate / name).is_file() for name in CONFIG_FILES[:2]) or (
+            (candidate / "pyproject.toml").is_file() and find_config(candidate) is not None
+        ):
+            return candidate
+    return None
+
+
 def _resolve_targets(paths: tuple[Path, ...]) -> tuple[Path, list[str] | None]:
     """The root to scan, and the repo-relative paths of a file-restricted scan (or None).
 
     One directory (or none: the current one) is a whole-repository scan. Files, or several
-    paths, restrict the report to those paths; the root is then the git work tree holding
-    the current directory (pre-commit runs hooks there), else the current directory.
+    paths, restrict the report to those paths; the root is then the nearest git work tree
+    (or directory with an mlaudit config) holding them, else the current directory.
     """
     if not paths:
         return Path(".").resolve(), None
     if len(paths) == 1 and paths[0].is_dir():
         return paths[0].resolve(), None
     cwd = Path.cwd().resolve()
-    root = cwd
-    for candidate in (cwd, *cwd.parents):
-        if (candidate / ".git").exists():
-            root = candidate
-            break
+    absolute = [(cwd / path).absolute() for path in paths]
+    common = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in absolute]))
+    root = _project_root(common) or cwd
     relative: list[str] = []
-    for path in paths:
-        absolute = (cwd / path).absolute()
+    for path, full in zip(paths, absolute, strict=True):
         try:
-            rel = absolute.relative_to(root).as_posix()
+            rel = full.relative_to(root).as_posix()
         except ValueError:
             raise click.BadParameter(
                 f"{path} is outside the repository being scanned ({root})", param_hint="PATHS"

@@ -514,6 +514,10 @@ def test_scan_of_named_files_reports_only_their_code_findings(copy_fixture):
     assert report["policy"]["paths"] == ["train.py"]
     other = run_cli("scan", "README.md", "--no-cache", "--fail-on", "warning", cwd=repo)
     assert other.code == 0, other.stdout
+    # From elsewhere, the repository is found from the named file.
+    elsewhere = run_cli("scan", repo / "train.py", "--no-cache", "-f", "json", cwd=repo.parent)
+    assert elsewhere.json()["policy"]["paths"] == ["train.py"]
+    assert len(check_of(elsewhere.json(), "ML102")["findings"]) == 3
 
 
 def test_named_files_honour_exclude_with_force_exclude(copy_fixture):
