@@ -34,6 +34,8 @@ class Finding:
     suppressed: bool = False
     suppression_kind: str | None = None  # "inSource" (a comment) or "external" (config)
     suppression_reason: str | None = None
+    baselined: bool = False  # accepted by --baseline: suppressed with the reason "baseline"
+    in_diff: bool | None = None  # --diff-base: on a line changed since the base (None: no diff)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class CheckResult:
     evidence: list[Evidence] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     anchor: Evidence | None = None
+    fingerprint: str = ""  # of the repo-level verdict (scope repo): rule-wide, path-free
+    baselined: bool = False  # a repo-level failure accepted by --baseline
 
     @property
     def open_findings(self) -> list[Finding]:
@@ -105,3 +109,15 @@ class ScanResult:
     routes: list[Route] = field(default_factory=list)
     files_scanned: int = 0
     notes: list[str] = field(default_factory=list)
+    # Policy the reports must show: the baseline used (path, matched, stale entries), the
+    # --diff-base ref, and the paths a file-restricted scan covered (pre-commit).
+    baseline: BaselineUse | None = None
+    diff_base: str | None = None
+    paths: list[str] | None = None
+
+
+@dataclass
+class BaselineUse:
+    path: str
+    matched: int
+    stale: list[dict[str, object]] = field(default_factory=list)

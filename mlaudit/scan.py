@@ -3,10 +3,12 @@ policy, scoring. Reports render the ScanResult this returns."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlaudit import __version__
+from mlaudit.baseline import apply_baseline, apply_diff, load_baseline
 from mlaudit.catalog import load_catalog
 from mlaudit.checks import load_checks, not_applicable
 from mlaudit.config import Config
@@ -17,7 +19,7 @@ from mlaudit.project import Project
 from mlaudit.project.demand import Demand
 from mlaudit.results import CheckResult, Outcome, ScanResult
 from mlaudit.scoring import score
-from mlaudit.workspace import discover
+from mlaudit.workspace import SourceFile, Workspace, classify, discover
 
 # Rounds of "parse the light modules that entry points and handlers reach".
 MAX_ROUNDS = 8
@@ -30,6 +32,15 @@ class ScanOptions:
     jobs: int | None = None
     use_cache: bool = True
     cache_dir: str | None = None
+    # Policy (see mlaudit/baseline.py): accepted findings, diff gating, and --no-ignores,
+    # which applies no suppression, per-file-ignore, waiver or baseline (for auditors).
+    baseline: Path | None = None
+    diff_base: str | None = None
+    no_ignores: bool = False
+    # A file-restricted scan (pre-commit): repo-relative paths whose code-level findings are
+    # reported; the whole repository is still indexed so calls across modules resolve.
+    paths: list[str] | None = None
+    force_exclude: bool = False
 
 
 def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
@@ -37,6 +48,8 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     catalog = load_catalog()
     rules = select_rules(catalog, config, options.select, options.ignore)
     workspace = discover(root, config.exclude)
+    if options.paths is not None and not options.force_exclude:
+        _add_explicit_files(workspace, options.paths)
     cache = open_cache(workspace.root, options.cache_dir or config.cache_dir, options.use_cache)
     jobs = options.jobs or config.jobs or default_jobs()
     builder = IndexBuilder(workspace, jobs, cache)
@@ -65,7 +78,7 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     results: list[CheckResult] = []
     present = project.present_traits
     for code, rule in rules.items():
-        reason = ignore_reason(rule, config)
+        reason = None if options.no_ignores else ignore_reason(rule, config)
         if reason is not None:
             results.append(CheckResult(rule, "ignored", reason))
             continue
@@ -81,16 +94,33 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
             outcome.findings,
             _anchor(outcome),
         )
-        apply_suppressions(result, files, config)
+        if not options.no_ignores:
+            apply_suppressions(result, files, config)
         results.append(result)
     fingerprint_findings(results, SourceLines(workspace.root))
+    if options.paths is not None:
+        results = restrict_to_paths(results, options.paths)
     sections, overall = score(results)
+    if options.paths is not None:
+        # A score over some files' code checks would not compare with a repository's.
+        sections = [dataclasses.replace(s, score=None) for s in sections]
+        overall = None
     notes = list(workspace.notes)
     if cache is not None and cache.note:
         notes.append(cache.note)
     if not workspace.is_git:
         notes.append("not a git work tree: walked the directory with default excludes")
-    return ScanResult(
+    if options.no_ignores:
+        notes.append(
+            "--no-ignores: suppression comments, per-file-ignores, ignore-reasons and the "
+            "baseline were not applied"
+        )
+    if options.paths is not None:
+        notes.append(
+            f"file-restricted scan of {len(options.paths)} path(s): code-level checks only, "
+            "no score (run a whole-repository scan for the score)"
+        )
+    scan = ScanResult(
         version=__version__,
         traits=list(project.traits.values()),
         checks=results,
@@ -99,7 +129,59 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
         routes=project.routes,
         files_scanned=len(files),
         notes=notes,
+        paths=options.paths,
     )
+    if options.baseline is not None and not options.no_ignores:
+        shown = _shown_path(options.baseline, workspace.root)
+        apply_baseline(scan, load_baseline(options.baseline), shown)
+    if options.diff_base is not None:
+        apply_diff(scan, workspace.root, options.diff_base)
+    return scan
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _covered(path: str, prefixes: list[str]) -> bool:
+    return any(
+        p in ("", ".") or path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes
+    )
+
+
+def _add_explicit_files(workspace: Workspace, paths: list[str]) -> None:
+    """Files named on the command line are audited even when excluded (as in ruff; pass
+    --force-exclude, as the pre-commit hook does, to honour the excludes anyway)."""
+    known = {f.path for f in workspace.files}
+    for rel in paths:
+        full = workspace.root / rel
+        if rel not in known and full.is_file() and not full.is_symlink():
+            workspace.files.append(SourceFile(rel, classify(rel)))
+    workspace.files.sort(key=lambda f: f.path)
+
+
+def restrict_to_paths(results: list[CheckResult], paths: list[str]) -> list[CheckResult]:
+    """Keep the code-level checks, with only the findings under ``paths``."""
+    kept: list[CheckResult] = []
+    for result in results:
+        if result.rule.scope != "code":
+            continue
+        if result.verdict in ("n/a", "ignored"):
+            kept.append(result)
+            continue
+        result.findings = [f for f in result.findings if _covered(f.path, paths)]
+        result.evidence = [e for e in result.evidence if e.path and _covered(e.path, paths)]
+        if result.open_findings:
+            result.verdict = "fail"
+            result.reason = f"{len(result.open_findings)} finding(s) in the checked files"
+        else:
+            result.verdict = "pass"
+            result.reason = "no open finding in the checked files"
+        kept.append(result)
+    return kept
 
 
 def _anchor(outcome: Outcome):  # type: ignore[no-untyped-def]

@@ -27,6 +27,8 @@ def _finding(item: Finding) -> dict[str, Any]:
         "suppressed": item.suppressed,
         "suppression_kind": item.suppression_kind,
         "suppression_reason": item.suppression_reason,
+        "baselined": item.baselined,
+        "in_diff": item.in_diff,
     }
 
 
@@ -44,6 +46,8 @@ def _check(result: CheckResult) -> dict[str, Any]:
         "evidence": [_evidence(e) for e in result.evidence],
         "location": _evidence(result.anchor) if result.anchor else None,
         "findings": [_finding(f) for f in result.findings],
+        "fingerprint": result.fingerprint or None,
+        "baselined": result.baselined,
     }
 
 
@@ -84,6 +88,19 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
             "verdicts": dict(sorted(verdicts.items())),
         },
         "notes": list(result.notes),
+        "policy": {
+            "baseline": (
+                {
+                    "path": result.baseline.path,
+                    "matched": result.baseline.matched,
+                    "stale": result.baseline.stale,
+                }
+                if result.baseline is not None
+                else None
+            ),
+            "diff_base": result.diff_base,
+            "paths": result.paths,
+        },
     }
 
 

@@ -39,6 +39,8 @@ def _check_lines(console: Console, check: CheckResult) -> None:
     head.append(f"{rule.code} ", style="bold")
     head.append(f"{rule.name}  ")
     head.append(check.reason, style="dim" if check.verdict in ("n/a", "pass") else "")
+    if check.baselined:
+        head.append(" (baselined)", style="dim")
     console.print(head)
     for item in check.evidence[:3]:
         where = _where(item)
@@ -53,11 +55,14 @@ def _check_lines(console: Console, check: CheckResult) -> None:
                 f"           … {len(check.findings) - shown} more finding(s) (use -f json for all)"
             )
             break
-        mark = (
-            " [dim](suppressed: " + escape(finding.suppression_reason or "") + ")[/dim]"
-            if finding.suppressed
-            else ""
-        )
+        if finding.baselined:
+            mark = " [dim](baselined)[/dim]"
+        elif finding.suppressed:
+            mark = " [dim](suppressed: " + escape(finding.suppression_reason or "") + ")[/dim]"
+        elif finding.in_diff is False:
+            mark = " [dim](unchanged since the diff base)[/dim]"
+        else:
+            mark = ""
         console.print(
             f"           [bold cyan]{escape(finding.path)}:{finding.line}:"
             f"{finding.col}[/bold cyan] {escape(finding.message)}{mark}"
