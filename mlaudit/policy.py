@@ -89,7 +89,10 @@ def _suppress(finding: Finding, rule: Rule, facts: FileFacts | None, config: Con
         for suppression in facts.suppressions:
             if not _covers(suppression, rule):
                 continue
-            if suppression.kind == "file" or suppression.line in (finding.line, finding.line - 1):
+            covers_line = suppression.line == finding.line or (
+                suppression.own_line and suppression.line == finding.line - 1
+            )
+            if suppression.kind == "file" or covers_line:
                 finding.suppressed = True
                 finding.suppression_kind = "inSource"
                 finding.suppression_reason = suppression.reason or "no reason given"

@@ -82,3 +82,25 @@ def test_scanning_a_committed_fixture_in_place() -> None:
     assert ml307["verdict"] == "fail"
     assert [f["path"] for f in ml307["findings"]] == ["app/model.py"]
     assert ml307["findings"][0]["message"].startswith("POST /v1/predict")
+
+
+def test_a_trailing_suppression_covers_its_own_line_only(
+    make_repo: Callable[..., Path],
+) -> None:
+    root = make_repo(
+        {
+            "requirements.txt": (
+                "pandas  # mlaudit: ignore[ML104] pinned by the platform image\n"
+                "numpy\n"
+                "# mlaudit: ignore[unpinned-dependencies] vendored wheel\n"
+                "scipy\n"
+            )
+        }
+    )
+    ml104 = next(c for c in scan_json(root)["checks"] if c["code"] == "ML104")
+    state = {f["line"]: (f["suppressed"], f["suppression_reason"]) for f in ml104["findings"]}
+    assert state == {
+        1: (True, "pinned by the platform image"),
+        2: (False, None),
+        4: (True, "vendored wheel"),
+    }

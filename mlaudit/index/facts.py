@@ -190,6 +190,7 @@ class Suppression(Struct, array_like=True, omit_defaults=True):
     codes: list[str]
     line: int
     reason: str = ""
+    own_line: bool = True  # the comment stands alone, so it also covers the line below
 
 
 class FileFacts(Struct, omit_defaults=True):

@@ -30,5 +30,6 @@ def parse_suppressions(text: str) -> list[Suppression]:
         codes = [c.strip() for c in match.group("codes").split(",") if c.strip()]
         kind = "file" if match.group("kind") == "file-ignore" else "line"
         reason = match.group("reason").strip().lstrip(_REASON_LEAD).strip()
-        found.append(Suppression(kind, codes, number, reason))
+        own_line = line[: match.start()].strip() == ""
+        found.append(Suppression(kind, codes, number, reason, own_line))
     return found
