@@ -123,6 +123,8 @@ def classify(path: str) -> str:
         return "makefile"
     if lower == "procfile":
         return "procfile"
+    if ext in ("sh", "bash"):
+        return "shell"
     return "other"
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.index.facts import Assert
 from mlaudit.project import Project
+from mlaudit.project.ci import CommandLine, ci_commands
 from mlaudit.project.symbols import match_any
 from mlaudit.results import Evidence, Outcome
 
@@ -17,35 +17,9 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _INLINE_ASSERT = re.compile(r"assert\s+(?P<left>.+?)\s*(?P<op>>=|<=|>|<)\s*(?P<num>-?\d+(\.\d+)?)")
 
 
-@dataclass
-class CommandLine:
-    path: str
-    line: int
-    text: str
-
-
 def _ci_commands(project: Project) -> list[CommandLine]:
-    """Every command line of every CI step, continuations joined, with its file line."""
-    commands: list[CommandLine] = []
-    for facts in project.files_of("github-workflow", "github-action"):
-        assert facts.workflow is not None
-        for step in facts.workflow.steps:
-            if not step.run:
-                continue
-            start = step.run_line or step.line
-            pending, pending_line = "", start
-            for offset, raw in enumerate(step.run.splitlines()):
-                if not pending:
-                    pending_line = start + offset
-                stripped = raw.strip()
-                if stripped.endswith("\\"):
-                    pending += stripped[:-1] + " "
-                    continue
-                text = (pending + stripped).strip()
-                pending = ""
-                if text and not text.startswith("#"):
-                    commands.append(CommandLine(facts.path, pending_line, text))
-    return commands
+    """Every command line CI runs, with make/tox/script targets followed one level."""
+    return ci_commands(project)
 
 
 def _words(text: str) -> set[str]:
@@ -126,7 +100,7 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
             target = weak if _trivial(number, inline.group("op")) else gates
             target.append(
                 Evidence(
-                    f"CI asserts a metric threshold: `{command.text[:100]}`",
+                    f"CI asserts a metric threshold: `{command.text[:100]}`{command.where}",
                     command.path,
                     command.line,
                 )
@@ -134,7 +108,11 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
             continue
         if _runs_test_command(command.text, test_commands):
             runs_tests.append(
-                Evidence(f"CI runs the tests: `{command.text[:100]}`", command.path, command.line)
+                Evidence(
+                    f"CI runs the tests: `{command.text[:100]}`{command.where}",
+                    command.path,
+                    command.line,
+                )
             )
             continue
         if not words & eval_words and not any(w in command.text.lower() for w in eval_words):
@@ -144,7 +122,7 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
             if any(w in words for w in eval_words):
                 reports.append(
                     Evidence(
-                        f"evaluation without a threshold: `{command.text[:100]}`",
+                        f"evaluation without a threshold: `{command.text[:100]}`{command.where}",
                         command.path,
                         command.line,
                     )
@@ -154,7 +132,7 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
         if value is not None and _NUMBER.match(value) and float(value.rstrip("%")) <= 0:
             weak.append(
                 Evidence(
-                    f"{flag} {value} cannot fail: `{command.text[:100]}`",
+                    f"{flag} {value} cannot fail: `{command.text[:100]}`{command.where}",
                     command.path,
                     command.line,
                 )
@@ -163,7 +141,7 @@ def no_evaluation_gate(project: Project, rule: Rule) -> Outcome:
         shown = value if value is not None else "(value from a variable)"
         gates.append(
             Evidence(
-                f"evaluation gate {flag} {shown}: `{command.text[:100]}`",
+                f"evaluation gate {flag} {shown}: `{command.text[:100]}`{command.where}",
                 command.path,
                 command.line,
             )
