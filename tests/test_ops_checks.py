@@ -265,3 +265,210 @@ def test_ml704_complete_dockerignore_passes(make_repo: MakeRepo) -> None:
 def test_ml704_not_applicable_for_a_clean_context(make_repo: MakeRepo) -> None:
     root = make_repo({"svc/Dockerfile": "FROM python:3.12-slim\n", "svc/app.py": "x = 1\n"})
     assert check_of(scan_json(root), "ML704")["verdict"] == "n/a"
+
+
+# -- CI readers and 6xx ----------------------------------------------------------------------
+FIT = """
+    from sklearn.linear_model import LogisticRegression
+
+    def train(X, y):
+        return LogisticRegression(random_state=0).fit(X, y)
+"""
+
+
+def gha(*runs: str) -> str:
+    body = "".join(f"      - run: {r}\n" for r in runs)
+    return "on: [push]\njobs:\n  ci:\n    runs-on: ubuntu-latest\n    steps:\n" + body
+
+
+def test_ml601_fails_without_ci_and_passes_with_gitlab(make_repo: MakeRepo) -> None:
+    bare = make_repo({"train.py": FIT}, name="bare")
+    assert check_of(scan_json(bare), "ML601")["verdict"] == "fail"
+    root = make_repo({"train.py": FIT, ".gitlab-ci.yml": "test:\n  script:\n    - pytest\n"})
+    check = check_of(scan_json(root), "ML601")
+    assert check["verdict"] == "pass"
+    assert (".gitlab-ci.yml", 1) in evidence_at(check)
+
+
+def test_ml602_pip_install_pytest_is_not_running_tests(make_repo: MakeRepo) -> None:
+    root = make_repo({".github/workflows/ci.yml": gha("pip install pytest", "python train.py")})
+    check = check_of(scan_json(root), "ML602")
+    assert check["verdict"] == "fail"
+    assert check["location"]["path"] == ".github/workflows/ci.yml"
+
+
+def test_ml602_make_test_followed_into_the_makefile(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            ".github/workflows/ci.yml": gha("make check"),
+            "Makefile": "PYTHON ?= python\n\ncheck: lint\n\t$(PYTHON) -m pytest -q\n\nlint:\n\truff check .\n",
+        }
+    )
+    check = check_of(scan_json(root), "ML602")
+    assert check["verdict"] == "pass"
+    assert ("Makefile", 4) in evidence_at(check)
+    assert "run by CI at .github/workflows/ci.yml:6" in check["evidence"][0]["message"] or any(
+        "run by CI at .github/workflows/ci.yml:6" in e["message"] for e in check["evidence"]
+    )
+
+
+def test_ml602_other_ci_systems(make_repo: MakeRepo) -> None:
+    cases = {
+        "azure-pipelines.yml": "steps:\n  - script: echo hi\n  - bash: |\n      python -m pytest\n",
+        ".circleci/config.yml": (
+            "version: 2.1\njobs:\n  build:\n    steps:\n      - checkout\n"
+            "      - run:\n          name: tests\n          command: pytest -q\n"
+        ),
+        "bitbucket-pipelines.yml": (
+            "pipelines:\n  default:\n    - step:\n        script:\n          - tox -e py312\n"
+        ),
+        "Jenkinsfile": "pipeline {\n  stages {\n    stage('t') {\n      steps {\n        sh 'pytest'\n      }\n    }\n  }\n}\n",
+    }
+    expected = {
+        "azure-pipelines.yml": 4,
+        ".circleci/config.yml": 8,
+        "bitbucket-pipelines.yml": 5,
+        "Jenkinsfile": 5,
+    }
+    for index, (path, text) in enumerate(cases.items()):
+        root = make_repo({path: text}, name=f"ci{index}")
+        check = check_of(scan_json(root), "ML602")
+        assert check["verdict"] == "pass", (path, check)
+        assert (path, expected[path]) in evidence_at(check), (path, check["evidence"])
+
+
+def test_ml603_make_evaluate_with_threshold_passes_at_the_makefile_line(
+    make_repo: MakeRepo,
+) -> None:
+    root = make_repo(
+        {
+            "train.py": FIT,
+            ".github/workflows/ci.yml": gha("make evaluate"),
+            "Makefile": "evaluate: train\n\tpython evaluate.py \\\n\t  --threshold 0.85\n\ntrain:\n\tpython train.py\n",
+        }
+    )
+    check = check_of(scan_json(root), "ML603")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("Makefile", 2)}
+    assert "run by CI at .github/workflows/ci.yml:6" in check["evidence"][0]["message"]
+
+
+def test_ml603_gitlab_include_and_extends(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "train.py": FIT,
+            ".gitlab-ci.yml": "include:\n  - local: ci/eval.yml\nstages: [test]\n",
+            "ci/eval.yml": (
+                ".gate:\n  script:\n    - python evaluate.py --min-f1 0.8\n"
+                "eval:\n  extends: .gate\n  stage: test\n"
+            ),
+        }
+    )
+    check = check_of(scan_json(root), "ML603")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("ci/eval.yml", 3)}
+
+
+def test_ml603_tox_env_and_shell_script_followed(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "train.py": FIT,
+            ".github/workflows/ci.yml": gha("tox -e gate", "bash scripts/report.sh"),
+            "tox.ini": "[tox]\nenvlist = gate\n\n[testenv:gate]\ncommands =\n    python train.py\n    python evaluate.py --threshold 0.9\n",
+            "scripts/report.sh": "#!/bin/sh\nset -e\npython evaluate.py --out m.json\n",
+        }
+    )
+    check = check_of(scan_json(root), "ML603")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("tox.ini", 7)}
+
+
+def test_ml604_feature_functions_tested_untested_and_na(make_repo: MakeRepo) -> None:
+    files = {
+        "train.py": FIT,
+        "src/__init__.py": "",
+        "src/features.py": "def add_ratios(df):\n    return df\n\n\ndef add_lags(df):\n    return df\n",
+        "src/model.py": "def build_features(df):\n    return df\n",
+    }
+    none = make_repo(files, name="none")
+    check = check_of(scan_json(none), "ML604")
+    assert check["verdict"] == "fail"
+    assert ("src/features.py", 1) in evidence_at(check)
+    partial = make_repo(
+        {**files, "tests/test_features.py": "from src.features import add_ratios\n"},
+        name="partial",
+    )
+    check = check_of(scan_json(partial), "ML604")
+    assert check["verdict"] == "partial"
+    assert ("src/features.py", 5) in evidence_at(check)  # add_lags untested
+    full = make_repo(
+        {
+            **files,
+            "tests/test_features.py": "import src.features\nfrom src.model import build_features\n",
+        },
+        name="full",
+    )
+    assert check_of(scan_json(full), "ML604")["verdict"] == "pass"
+    na = make_repo({"train.py": FIT}, name="na")
+    assert check_of(scan_json(na), "ML604")["verdict"] == "n/a"
+
+
+def test_ml605_validation_step_and_tests(make_repo: MakeRepo) -> None:
+    fails = make_repo(
+        {"train.py": FIT, ".github/workflows/ci.yml": gha("pytest", "python train.py")},
+        name="fails",
+    )
+    assert check_of(scan_json(fails), "ML605")["verdict"] == "fail"
+    step = make_repo(
+        {
+            "train.py": FIT,
+            ".github/workflows/ci.yml": gha("python scripts/validate_data.py data.csv"),
+        },
+        name="step",
+    )
+    check = check_of(scan_json(step), "ML605")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {(".github/workflows/ci.yml", 6)}
+    tests = make_repo(
+        {
+            "train.py": FIT,
+            ".github/workflows/ci.yml": gha("pytest"),
+            "tests/test_schema.py": "import pandera as pa\n\nSCHEMA = pa.DataFrameSchema({})\n",
+        },
+        name="tests",
+    )
+    check = check_of(scan_json(tests), "ML605")
+    assert check["verdict"] == "pass"
+    assert ("tests/test_schema.py", 1) in evidence_at(check)
+
+
+def test_ml606_and_ml607(make_repo: MakeRepo) -> None:
+    bare = make_repo({"serve.py": SERVE}, name="bare")
+    report = scan_json(bare)
+    assert check_of(report, "ML606")["verdict"] == "fail"
+    assert check_of(report, "ML606")["location"]["path"] == "serve.py"
+    assert check_of(report, "ML607")["verdict"] == "fail"
+    root = make_repo(
+        {
+            "serve.py": SERVE,
+            "tests/test_api.py": """
+                from fastapi.testclient import TestClient
+
+                from serve import app
+
+
+                def test_predict():
+                    client = TestClient(app)
+                    assert client.post("/v1/predict", params={"x": 1}).status_code == 200
+            """,
+            "Makefile": "load:\n\tk6 run perf/predict.js\n",
+        },
+        name="good",
+    )
+    report = scan_json(root)
+    ml606 = check_of(report, "ML606")
+    assert ml606["verdict"] == "pass"
+    assert ("tests/test_api.py", 7) in evidence_at(ml606)
+    ml607 = check_of(report, "ML607")
+    assert ml607["verdict"] == "pass"
+    assert ("Makefile", 2) in evidence_at(ml607)

@@ -13,6 +13,7 @@ use to prove triage loses nothing.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,9 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML102", "shuffle-only-calls"),
         ("ML102", "implicit-training-calls"),
         ("SERVES", "inference-methods"),
+        ("ML406", "log-calls"),
+        ("ML407", "print-calls"),
+        ("ML404", "observe-calls"),
     }
 )
 # Vocabulary keys that are not call names (paths, CLI words, file names).
@@ -53,6 +57,23 @@ NOT_CALLS: frozenset[str] = frozenset(
         "ml-modules",
         "framework-health",
         "tracker-modules",
+        "exempt-images",
+        "server-commands",
+        "validation-commands",
+        "validation-modules",
+        "feature-function-names",
+        "feature-modules",
+        "load-test-tools",
+        "load-test-paths",
+        "load-test-modules",
+        "metric-modules",
+        "framework-metrics",
+        "drift-modules",
+        "client-modules",
+        "prediction-words",
+        "request-id-words",
+        "version-words",
+        "latency-words",
     }
 )
 _ROUTE_DECORATOR = re.compile(
@@ -137,7 +158,20 @@ class Triage:
         self,
         vocabularies: Iterable[tuple[str, str, Sequence[str]]],
         metric_names: Iterable[str] = (),
+        definitions: Iterable[str] = (),
+        module_names: Iterable[str] = (),
     ) -> None:
+        # Files defining functions some check inventories (ML604 feature functions), and
+        # modules named like feature code, get the full pass: their functions are the facts.
+        words = [re.escape(d).replace(r"\*", r"\w*") for d in definitions]
+        self._definitions = (
+            re.compile(
+                r"^[ \t]*(?:async[ \t]+)?def[ \t]+(?:" + "|".join(words) + r")[ \t]*\(", re.M
+            )
+            if words
+            else None
+        )
+        self._module_names = tuple(module_names)
         self.requirements: list[_Requirement] = []
         for owner, key, patterns in vocabularies:
             if key in NOT_CALLS or (owner, key) in REACH_ONLY:
@@ -155,7 +189,7 @@ class Triage:
                 self._wordless.append(requirement)
         metrics = "|".join(sorted(map(re.escape, metric_names), key=len, reverse=True))
         self._test = re.compile(
-            r"TestClient|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:"
+            r"TestClient|test_client\(|ASGITransport|^[ \t]*assert\b[^\n]*\b(?:\w+_)?(?:"
             + (metrics or "accuracy")
             + r")\w*\b[^\n]*[<>]",
             re.MULTILINE,
@@ -166,6 +200,12 @@ class Triage:
             return bool(self._test.search(text))
         if _MAIN.search(text) or is_routing(text):
             return True
+        if self._definitions is not None and self._definitions.search(text):
+            return True
+        if self._module_names:
+            stem = path.rsplit("/", 1)[-1].removesuffix(".py")
+            if any(fnmatch.fnmatchcase(stem, name) for name in self._module_names):
+                return True
         # Substring tests first (fast, in C); the regexes then confirm word boundaries.
         for key_word, requirements in self._by_word.items():
             if key_word not in text:
@@ -187,8 +227,15 @@ def default_triage() -> Triage:
         vocabularies.extend((rule.code, k, v) for k, v in rule.vocabulary.items())
     for trait, entries in load_traits_vocabulary().items():
         vocabularies.extend((trait, k, v) for k, v in entries.items())
-    metrics = load_catalog()["ML603"].vocab("metric-names") if "ML603" in load_catalog() else []
-    return Triage(vocabularies, metrics)
+    catalog = load_catalog()
+    metrics = catalog["ML603"].vocab("metric-names") if "ML603" in catalog else []
+    features = catalog.get("ML604")
+    return Triage(
+        vocabularies,
+        metrics,
+        features.vocab("feature-function-names") if features else (),
+        features.vocab("feature-modules") if features else (),
+    )
 
 
 def light_facts(path: str, text: str) -> PyFacts:
