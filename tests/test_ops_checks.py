@@ -301,7 +301,10 @@ def test_ml602_make_test_followed_into_the_makefile(make_repo: MakeRepo) -> None
     root = make_repo(
         {
             ".github/workflows/ci.yml": gha("make check"),
-            "Makefile": "PYTHON ?= python\n\ncheck: lint\n\t$(PYTHON) -m pytest -q\n\nlint:\n\truff check .\n",
+            "Makefile": (
+                "PYTHON ?= python\n\ncheck: lint\n\t$(PYTHON) -m pytest -q\n\n"
+                "lint:\n\truff check .\n"
+            ),
         }
     )
     check = check_of(scan_json(root), "ML602")
@@ -322,7 +325,10 @@ def test_ml602_other_ci_systems(make_repo: MakeRepo) -> None:
         "bitbucket-pipelines.yml": (
             "pipelines:\n  default:\n    - step:\n        script:\n          - tox -e py312\n"
         ),
-        "Jenkinsfile": "pipeline {\n  stages {\n    stage('t') {\n      steps {\n        sh 'pytest'\n      }\n    }\n  }\n}\n",
+        "Jenkinsfile": (
+            "pipeline {\n  stages {\n    stage('t') {\n      steps {\n"
+            "        sh 'pytest'\n      }\n    }\n  }\n}\n"
+        ),
     }
     expected = {
         "azure-pipelines.yml": 4,
@@ -344,7 +350,10 @@ def test_ml603_make_evaluate_with_threshold_passes_at_the_makefile_line(
         {
             "train.py": FIT,
             ".github/workflows/ci.yml": gha("make evaluate"),
-            "Makefile": "evaluate: train\n\tpython evaluate.py \\\n\t  --threshold 0.85\n\ntrain:\n\tpython train.py\n",
+            "Makefile": (
+                "evaluate: train\n\tpython evaluate.py \\\n\t  --threshold 0.85\n\n"
+                "train:\n\tpython train.py\n"
+            ),
         }
     )
     check = check_of(scan_json(root), "ML603")
@@ -374,7 +383,10 @@ def test_ml603_tox_env_and_shell_script_followed(make_repo: MakeRepo) -> None:
         {
             "train.py": FIT,
             ".github/workflows/ci.yml": gha("tox -e gate", "bash scripts/report.sh"),
-            "tox.ini": "[tox]\nenvlist = gate\n\n[testenv:gate]\ncommands =\n    python train.py\n    python evaluate.py --threshold 0.9\n",
+            "tox.ini": (
+                "[tox]\nenvlist = gate\n\n[testenv:gate]\ncommands =\n    python train.py\n"
+                "    python evaluate.py --threshold 0.9\n"
+            ),
             "scripts/report.sh": "#!/bin/sh\nset -e\npython evaluate.py --out m.json\n",
         }
     )
@@ -387,7 +399,9 @@ def test_ml604_feature_functions_tested_untested_and_na(make_repo: MakeRepo) -> 
     files = {
         "train.py": FIT,
         "src/__init__.py": "",
-        "src/features.py": "def add_ratios(df):\n    return df\n\n\ndef add_lags(df):\n    return df\n",
+        "src/features.py": (
+            "def add_ratios(df):\n    return df\n\n\ndef add_lags(df):\n    return df\n"
+        ),
         "src/model.py": "def build_features(df):\n    return df\n",
     }
     none = make_repo(files, name="none")
