@@ -486,3 +486,440 @@ def test_ml606_and_ml607(make_repo: MakeRepo) -> None:
     ml607 = check_of(report, "ML607")
     assert ml607["verdict"] == "pass"
     assert ("Makefile", 2) in evidence_at(ml607)
+
+
+# -- 4xx monitoring ----------------------------------------------------------------------------
+BARE_APP = """
+    import joblib
+    from fastapi import FastAPI
+
+    from app.service import score
+
+    app = FastAPI()
+
+
+    @app.post("/v1/predict")
+    def predict(x: float) -> dict:
+        return {"y": score(x)}
+"""
+
+BARE_SERVICE = """
+    import joblib
+
+    MODEL = joblib.load("model.joblib")
+
+
+    def score(x):
+        print("scoring a request")
+        return MODEL.predict([[x]])[0]
+"""
+
+GOOD_SERVICE = """
+    import logging
+    import time
+
+    import joblib
+
+    from app.metrics import LATENCY, PREDICTIONS
+
+    logger = logging.getLogger(__name__)
+    MODEL = joblib.load("model.joblib")
+    MODEL_VERSION = "2024-05-01"
+
+
+    def score(x, request_id):
+        started = time.perf_counter()
+        y = MODEL.predict([[x]])[0]
+        elapsed = time.perf_counter() - started
+        LATENCY.observe(elapsed)
+        PREDICTIONS.labels(label=str(y), model_version=MODEL_VERSION).inc()
+        logger.info(
+            "scored", extra={"request_id": request_id, "prediction": y, "latency_ms": elapsed}
+        )
+        return y
+"""
+
+GOOD_APP = """
+    from fastapi import FastAPI
+
+    from app.service import score
+
+    app = FastAPI()
+
+
+    @app.post("/v1/predict")
+    def predict(x: float, request_id: str = "") -> dict:
+        return {"y": score(x, request_id)}
+"""
+
+METRICS = """
+    from prometheus_client import Counter, Histogram
+
+    LATENCY = Histogram("predict_latency_seconds", "Latency of /v1/predict")
+    PREDICTIONS = Counter("predictions_total", "Predictions by class", ["label", "model_version"])
+"""
+
+
+def test_monitoring_checks_fail_on_a_bare_service(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {"app/__init__.py": "", "app/main.py": BARE_APP, "app/service.py": BARE_SERVICE}
+    )
+    report = scan_json(root)
+    for code in ("ML401", "ML403", "ML404", "ML405", "ML502"):
+        check = check_of(report, code)
+        assert check["verdict"] == "fail", (code, check)
+        assert check["location"]["path"] == "app/main.py", code
+    ml406 = check_of(report, "ML406")
+    assert ml406["verdict"] == "fail", ml406
+    assert locations(ml406) == {("app/main.py", line_of(root / "app/main.py", "@app.post"))}
+    ml407 = check_of(report, "ML407")
+    assert ml407["verdict"] == "fail"
+    assert locations(ml407) == {("app/service.py", line_of(root / "app/service.py", "print("))}
+    assert "reached from POST /v1/predict" in ml407["findings"][0]["message"]
+
+
+def test_monitoring_checks_pass_on_an_instrumented_service(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "app/__init__.py": "",
+            "app/main.py": GOOD_APP,
+            "app/service.py": GOOD_SERVICE,
+            "app/metrics.py": METRICS,
+            "monitoring/drift.py": (
+                "from scipy.stats import ks_2samp\n\n\ndef drift(a, b):\n"
+                "    return ks_2samp(a, b).pvalue\n"
+            ),
+            "monitoring/rules.yml": """
+                groups:
+                  - name: scorer
+                    rules:
+                      - alert: ScorerErrors
+                        expr: rate(errors_total[5m]) > 0.1
+            """,
+        }
+    )
+    report = scan_json(root)
+    service = root / "app/service.py"
+    ml401 = check_of(report, "ML401")
+    assert ml401["verdict"] == "pass", ml401
+    assert {("app/metrics.py", 3), ("app/metrics.py", 4)} <= evidence_at(ml401)
+    assert check_of(report, "ML403")["verdict"] == "pass"
+    assert ("monitoring/drift.py", 5) in evidence_at(check_of(report, "ML403"))
+    ml404 = check_of(report, "ML404")
+    assert ml404["verdict"] == "pass", ml404
+    assert ("app/service.py", line_of(service, "PREDICTIONS.labels")) in evidence_at(ml404)
+    ml405 = check_of(report, "ML405")
+    assert ml405["verdict"] == "pass"
+    assert evidence_at(ml405) == {("monitoring/rules.yml", 4)}
+    ml406 = check_of(report, "ML406")
+    assert ml406["verdict"] == "pass", ml406
+    assert ("app/service.py", line_of(service, "logger.info(")) in evidence_at(ml406)
+    assert check_of(report, "ML407")["verdict"] == "pass"
+    assert check_of(report, "ML502")["verdict"] == "pass"
+
+
+def test_ml406_handler_logging_nothing_is_a_finding_and_suppressible(
+    make_repo: MakeRepo,
+) -> None:
+    app = """
+        import joblib
+        from fastapi import FastAPI
+
+        app = FastAPI()
+        MODEL = joblib.load("m.joblib")
+
+
+        @app.post("/v1/predict")
+        def predict(x: float) -> dict:
+            return {"y": MODEL.predict([[x]]).tolist()}
+
+
+        @app.post("/v1/explain")  # mlaudit: ignore[ML406] explanations are audited elsewhere
+        def explain(x: float) -> dict:
+            return {"y": MODEL.predict([[x]]).tolist()}
+    """
+    root = make_repo({"serve.py": app})
+    check = check_of(scan_json(root), "ML406")
+    assert check["verdict"] == "fail"
+    assert locations(check) == {("serve.py", 8)}
+    suppressed = [f for f in check["findings"] if f["suppressed"]]
+    assert [(f["line"], f["suppression_reason"]) for f in suppressed] == [
+        (13, "explanations are audited elsewhere")
+    ]
+
+
+def test_ml406_print_content_counts_and_is_an_ml407_finding(make_repo: MakeRepo) -> None:
+    app = """
+        import time
+
+        import joblib
+        from fastapi import FastAPI
+
+        app = FastAPI()
+        MODEL = joblib.load("m.joblib")
+
+
+        @app.post("/v1/predict")
+        def predict(x: float) -> dict:
+            started = time.perf_counter()
+            prediction = MODEL.predict([[x]])[0]
+            print(f"prediction={prediction} latency={time.perf_counter() - started}")
+            return {"y": prediction}
+    """
+    root = make_repo({"serve.py": app})
+    report = scan_json(root)
+    ml406 = check_of(report, "ML406")
+    assert ml406["verdict"] == "pass", ml406
+    assert ml406["evidence"][0]["message"] == "POST /v1/predict logs prediction, latency"
+    assert locations(check_of(report, "ML407")) == {("serve.py", 14)}
+
+
+def test_ml406_prediction_alone_is_partial(make_repo: MakeRepo) -> None:
+    app = SERVE.replace(
+        'return {"y": MODEL.predict([[x]]).tolist()}',
+        'label = MODEL.predict([[x]])[0]\n        logger.info("label=%s", label)\n'
+        '        return {"y": label}',
+    ).replace(
+        "import joblib", "import logging\n\n    import joblib\n\n    logger = logging.getLogger()"
+    )
+    root = make_repo({"serve.py": app})
+    check = check_of(scan_json(root), "ML406")
+    assert check["verdict"] == "partial", check
+    assert "not request id, model version, latency" in check["evidence"][0]["message"]
+
+
+def test_ml407_main_block_and_client_script_are_not_serving(make_repo: MakeRepo) -> None:
+    app = SERVE + '\n\n    if __name__ == "__main__":\n        print("demo")\n'
+    root = make_repo({"serve.py": app, "client.py": "print('calling')\n"})
+    check = check_of(scan_json(root), "ML407")
+    assert check["verdict"] == "pass", check
+
+
+def test_ml405_alertmanager_only_is_partial_and_prometheusrule_passes(
+    make_repo: MakeRepo,
+) -> None:
+    routing = make_repo(
+        {
+            "serve.py": SERVE,
+            "alertmanager.yml": "route:\n  receiver: team\nreceivers:\n  - name: team\n",
+        },
+        name="routing",
+    )
+    check = check_of(scan_json(routing), "ML405")
+    assert check["verdict"] == "partial"
+    assert evidence_at(check) == {("alertmanager.yml", 1)}
+    crd = make_repo(
+        {
+            "serve.py": SERVE,
+            "k8s/rules.yaml": """
+                apiVersion: monitoring.coreos.com/v1
+                kind: PrometheusRule
+                metadata: {name: scorer}
+                spec:
+                  groups:
+                    - name: scorer
+                      rules:
+                        - alert: ScorerLatencyHigh  # mlaudit: ignore[ML701] not a finding here
+                          expr: histogram_quantile(0.99, rate(latency_bucket[5m])) > 0.5
+            """,
+        },
+        name="crd",
+    )
+    check = check_of(scan_json(crd), "ML405")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {("k8s/rules.yaml", 8)}
+
+
+# -- 5xx deployment and the DEPLOYS trait -------------------------------------------------------
+DEPLOYMENT = """
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: scorer
+    spec:
+      template:
+        spec:
+          containers:
+            - name: scorer
+              image: registry.example.com/scorer:1.4.2
+"""
+
+
+def trait(report: Report, name: str) -> dict[str, Any]:
+    return next(t for t in report["traits"] if t["name"] == name)
+
+
+def test_ml501_plain_deployment_fails_and_kserve_canary_passes(make_repo: MakeRepo) -> None:
+    plain = make_repo({"k8s/deployment.yaml": DEPLOYMENT}, name="plain")
+    report = scan_json(plain)
+    assert trait(report, "DEPLOYS")["present"] is True
+    assert trait(report, "DEPLOYS")["evidence"][0]["path"] == "k8s/deployment.yaml"
+    check = check_of(report, "ML501")
+    assert check["verdict"] == "fail"
+    assert check["location"]["path"] == "k8s/deployment.yaml"
+    kserve = make_repo(
+        {
+            "deploy/isvc.yaml": """
+                apiVersion: serving.kserve.io/v1beta1
+                kind: InferenceService
+                metadata:
+                  name: scorer
+                spec:
+                  predictor:
+                    canaryTrafficPercent: 10
+                    sklearn:
+                      storageUri: s3://models/scorer/v8
+            """
+        },
+        name="kserve",
+    )
+    check = check_of(scan_json(kserve), "ML501")
+    assert check["verdict"] == "pass"
+    assert check["evidence"][0] == {
+        "path": "deploy/isvc.yaml",
+        "line": 7,
+        "message": "KServe canaryTrafficPercent: 10",
+    }
+
+
+def test_ml501_rollout_istio_weights_and_helm_template(make_repo: MakeRepo) -> None:
+    rollout = make_repo(
+        {
+            "k8s/rollout.yaml": """
+                apiVersion: argoproj.io/v1alpha1
+                kind: Rollout
+                metadata: {name: scorer}
+                spec:
+                  strategy:
+                    canary:
+                      steps: [{setWeight: 20}, {pause: {duration: 10m}}]
+            """
+        },
+        name="rollout",
+    )
+    assert evidence_at(check_of(scan_json(rollout), "ML501")) == {("k8s/rollout.yaml", 6)}
+    istio = make_repo(
+        {
+            "k8s/vs.yaml": """
+                apiVersion: networking.istio.io/v1beta1
+                kind: VirtualService
+                metadata: {name: scorer}
+                spec:
+                  http:
+                    - route:
+                        - destination: {host: scorer, subset: v1}
+                          weight: 90
+                        - destination: {host: scorer, subset: v2}
+                          weight: 10
+            """
+        },
+        name="istio",
+    )
+    check = check_of(scan_json(istio), "ML501")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {("k8s/vs.yaml", 8)}
+    helm = make_repo(
+        {
+            "chart/Chart.yaml": "apiVersion: v2\nname: scorer\nversion: 0.1.0\n",
+            "chart/templates/isvc.yaml": """
+                apiVersion: serving.kserve.io/v1beta1
+                kind: InferenceService
+                metadata:
+                  name: {{ .Release.Name }}
+                spec:
+                  predictor:
+                    {{- if .Values.canary.enabled }}
+                    canaryTrafficPercent: {{ .Values.canary.percent }}
+                    {{- end }}
+                    sklearn:
+                      storageUri: {{ .Values.storageUri | quote }}
+            """,
+        },
+        name="helm",
+    )
+    report = scan_json(helm)
+    check = check_of(report, "ML501")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {("chart/templates/isvc.yaml", 8)}
+    assert not check_of(report, "ML901")["findings"]
+
+
+def test_ml501_sagemaker_variants_in_code(make_repo: MakeRepo) -> None:
+    code = """
+        import boto3
+
+        sm = boto3.client("sagemaker")
+
+
+        def deploy(name):
+            sm.create_endpoint_config(
+                EndpointConfigName=name,
+                ProductionVariants=[{"VariantName": "a"}, {"VariantName": "b"}],
+            )
+            sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    """
+    root = make_repo({"deploy.py": code})
+    report = scan_json(root)
+    assert trait(report, "DEPLOYS")["present"] is True
+    check = check_of(report, "ML501")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("deploy.py", 7)}
+
+
+def test_deploys_trait_compose_alone_does_not_count_but_a_stack_does(
+    make_repo: MakeRepo,
+) -> None:
+    compose = "services:\n  api:\n    image: scorer:1\n"
+    plain = make_repo({"docker-compose.yml": compose}, name="plain")
+    report = scan_json(plain)
+    assert trait(report, "DEPLOYS")["present"] is False
+    assert check_of(report, "ML501")["verdict"] == "n/a"
+    stack = make_repo(
+        {"docker-compose.yml": compose + "    deploy:\n      replicas: 2\n"}, name="stack"
+    )
+    evidence = trait(scan_json(stack), "DEPLOYS")["evidence"]
+    assert (evidence[0]["path"], evidence[0]["line"]) == ("docker-compose.yml", 4)
+
+
+def test_deploys_trait_from_ci_deploy_steps(make_repo: MakeRepo) -> None:
+    root = make_repo({".gitlab-ci.yml": "deploy:\n  script:\n    - helm upgrade --install s ./c\n"})
+    evidence = trait(scan_json(root), "DEPLOYS")["evidence"]
+    assert (evidence[0]["path"], evidence[0]["line"]) == (".gitlab-ci.yml", 3)
+
+
+def test_ml502_version_in_response_kwarg_passes(make_repo: MakeRepo) -> None:
+    app = """
+        import joblib
+        from fastapi import FastAPI
+        from pydantic import BaseModel
+
+        app = FastAPI()
+        MODEL = joblib.load("m.joblib")
+
+
+        class Answer(BaseModel):
+            y: float
+            model_version: str
+
+
+        @app.post("/v1/predict")
+        def predict(x: float) -> Answer:
+            return Answer(y=MODEL.predict([[x]])[0], model_version="v3")
+    """
+    root = make_repo({"serve.py": app})
+    check = check_of(scan_json(root), "ML502")
+    assert check["verdict"] == "pass", check
+    assert ("serve.py", 16) in evidence_at(check)
+
+
+def test_yaml_parse_error_is_ml901_and_scan_goes_on(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "k8s/bad.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: [x\n",
+            "Dockerfile": "FROM python:3.12-slim\n",
+        }
+    )
+    report = scan_json(root)
+    findings = check_of(report, "ML901")["findings"]
+    assert [f["path"] for f in findings] == ["k8s/bad.yaml"]
+    assert check_of(report, "ML701")["verdict"] == "fail"

@@ -34,7 +34,9 @@ def load_checks() -> dict[str, CheckFunction]:
     from mlaudit.checks import (  # noqa: F401
         cicd,
         container,
+        deployment,
         model_development,
+        monitoring,
         serving,
         tool,
     )

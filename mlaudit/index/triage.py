@@ -36,6 +36,7 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML102", "implicit-training-calls"),
         ("SERVES", "inference-methods"),
         ("ML406", "log-calls"),
+        ("ML404", "log-calls"),
         ("ML407", "print-calls"),
         ("ML404", "observe-calls"),
     }
@@ -74,6 +75,7 @@ NOT_CALLS: frozenset[str] = frozenset(
         "request-id-words",
         "version-words",
         "latency-words",
+        "monitoring-modules",
     }
 )
 _ROUTE_DECORATOR = re.compile(
