@@ -923,3 +923,107 @@ def test_yaml_parse_error_is_ml901_and_scan_goes_on(make_repo: MakeRepo) -> None
     findings = check_of(report, "ML901")["findings"]
     assert [f["path"] for f in findings] == ["k8s/bad.yaml"]
     assert check_of(report, "ML701")["verdict"] == "fail"
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+MINE = (
+    "ML401",
+    "ML403",
+    "ML404",
+    "ML405",
+    "ML406",
+    "ML407",
+    "ML501",
+    "ML502",
+    "ML601",
+    "ML602",
+    "ML603",
+    "ML604",
+    "ML605",
+    "ML606",
+    "ML607",
+    "ML701",
+    "ML702",
+    "ML704",
+)
+
+
+def test_mlops_good_fixture_passes_every_ops_check(copy_fixture: Callable[[str], Path]) -> None:
+    root = copy_fixture("mlops-good")
+    report = scan_json(root)
+    verdicts = {code: check_of(report, code)["verdict"] for code in MINE}
+    assert verdicts == dict.fromkeys(MINE, "pass")
+    assert check_of(report, "ML304")["verdict"] == "pass"
+    assert ("Makefile", line_of(root / "Makefile", "--threshold")) in evidence_at(
+        check_of(report, "ML603")
+    )
+    assert ("k8s/scorer.yaml", line_of(root / "k8s/scorer.yaml", "canary:")) in evidence_at(
+        check_of(report, "ML501")
+    )
+    assert evidence_at(check_of(report, "ML701")) == {
+        ("Dockerfile", line_of(root / "Dockerfile", "USER scorer"))
+    }
+    service = root / "app/service.py"
+    assert ("app/service.py", line_of(service, "logger.info(")) in evidence_at(
+        check_of(report, "ML406")
+    )
+    assert not check_of(report, "ML901")["findings"]
+
+
+def test_mlops_bad_fixture_fails_every_ops_check(copy_fixture: Callable[[str], Path]) -> None:
+    root = copy_fixture("mlops-bad")
+    report = scan_json(root)
+    verdicts = {code: check_of(report, code)["verdict"] for code in MINE}
+    expected = dict.fromkeys(MINE, "fail")
+    expected["ML601"] = "pass"  # it has CI: the CI it has is what the other checks fail
+    assert verdicts == expected
+    assert locations(check_of(report, "ML701")) == {("Dockerfile", 1)}
+    assert locations(check_of(report, "ML702")) == {("Dockerfile", 1)}
+    assert locations(check_of(report, "ML407")) == {
+        ("scorer/model.py", line_of(root / "scorer/model.py", "print("))
+    }
+    assert locations(check_of(report, "ML406")) == {
+        ("scorer/api.py", line_of(root / "scorer/api.py", "@app.post"))
+    }
+    assert evidence_at(check_of(report, "ML603")) == {
+        (".gitlab-ci.yml", line_of(root / ".gitlab-ci.yml", "python evaluate.py"))
+    }
+    assert check_of(report, "ML501")["location"]["path"] == "k8s/deployment.yaml"
+    assert check_of(report, "ML704")["location"]["path"] == "Dockerfile"
+
+
+def test_ml601_fails_on_the_fastapi_bad_fixture(copy_fixture: Callable[[str], Path]) -> None:
+    assert check_of(scan_json(copy_fixture("fastapi-bad")), "ML601")["verdict"] == "fail"
+
+
+def test_ci_pip_installs_finds_unpinned_packages_in_ci_steps(make_repo: MakeRepo) -> None:
+    """The CI half of ML106 (the lead wires it into ML106 with its Dockerfile half)."""
+    from mlaudit.catalog import load_catalog
+    from mlaudit.index.build import IndexBuilder
+    from mlaudit.project import Project
+    from mlaudit.project.ci import ci_pip_installs
+    from mlaudit.workspace import discover
+
+    root = make_repo(
+        {
+            ".github/workflows/ci.yml": gha(
+                "python -m pip install --upgrade pip setuptools wheel",
+                "pip install -r requirements.txt -e . 'numpy==1.26.4' torch>=2",
+                "pip install --index-url https://x.example/simple requests && uv pip install ruff",
+                "conda install -c conda-forge -y lightgbm=4.3.0 xgboost",
+            ),
+            "Makefile": "deps:\n\tpip3 install black\n",
+            ".gitlab-ci.yml": "lint:\n  script:\n    - make deps\n",
+        }
+    )
+    workspace = discover(root)
+    files = IndexBuilder(workspace, 1, None).first_round()
+    project = Project(workspace, files, load_catalog())
+    found = [(p.path, p.line, p.package, p.via) for p in ci_pip_installs(project)]
+    assert found == [
+        (".github/workflows/ci.yml", 7, "torch", None),
+        (".github/workflows/ci.yml", 8, "requests", None),
+        (".github/workflows/ci.yml", 8, "ruff", None),
+        (".github/workflows/ci.yml", 9, "xgboost", None),
+        ("Makefile", 2, "black", (".gitlab-ci.yml", 3)),
+    ]

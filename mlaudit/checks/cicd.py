@@ -208,7 +208,7 @@ def _assert_strength(fact: Assert, metrics: set[str]) -> str | None:
     return "gate"
 
 
-def _workflow_anchor(project: Project) -> Evidence | None:
+def _workflow_anchor(project: Project, what: str = "add an evaluation gate") -> Evidence | None:
     workflows = project.files_of("github-workflow")
     if not workflows:
         # Other CI systems (GitLab, Azure, ...): the configuration file the CI trait found.
@@ -216,12 +216,10 @@ def _workflow_anchor(project: Project) -> Evidence | None:
         located = [e for e in ci.evidence if e.path] if ci is not None else []
         if not located:
             return None
-        return Evidence(
-            "add an evaluation gate to this CI configuration", located[0].path, located[0].line or 1
-        )
+        return Evidence(f"{what} to this CI configuration", located[0].path, located[0].line or 1)
     facts = workflows[0]
     line = facts.workflow.steps[0].line if facts.workflow and facts.workflow.steps else 1
-    return Evidence("add an evaluation gate to this workflow", facts.path, line)
+    return Evidence(f"{what} to this workflow", facts.path, line)
 
 
 # -- ML601 / ML602 -----------------------------------------------------------------------------
@@ -255,7 +253,7 @@ def ci_runs_no_tests(project: Project, rule: Rule) -> Outcome:
     ]
     if found:
         return Outcome("pass", "CI runs the test suite", found[:5])
-    anchor = _workflow_anchor(project)
+    anchor = _workflow_anchor(project, "add a step that runs the tests")
     reason = (
         "CI configuration runs no commands mlaudit can read"
         if not commands
@@ -271,8 +269,8 @@ def _feature_functions(project: Project, rule: Rule) -> list[tuple[str, str, int
     modules = rule.vocab("feature-modules")
     found: list[tuple[str, str, int]] = []
     for info in project.modules():
-        stem = info.path.rsplit("/", 1)[-1].removesuffix(".py")
-        in_feature_module = match_any(stem, modules) is not None
+        parts = info.path.removesuffix(".py").split("/")
+        in_feature_module = any(match_any(part, modules) for part in parts)
         for function in info.facts.functions:
             if "." in function.qualname or function.qualname.startswith("_"):
                 continue
@@ -357,7 +355,7 @@ def no_data_validation_in_ci(project: Project, rule: Rule) -> Outcome:
     if direct:
         return Outcome("pass", "CI runs data validation", direct[:5])
     test_runs = [c for c in commands if _runs_test_command(c.text, rule.vocab("test-commands"))]
-    anchor = _workflow_anchor(project)
+    anchor = _workflow_anchor(project, "add a data-validation step")
     if test_runs:
         in_tests: list[Evidence] = []
         for info in project.modules(tests=True):

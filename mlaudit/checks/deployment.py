@@ -113,7 +113,7 @@ def model_version_not_exposed(project: Project, rule: Rule) -> Outcome:
     """The model version in a response, log line, metric label or header."""
     routes = prediction_routes(project)
     if not routes:
-        return Outcome("n/a", "no route handler runs a model")
+        return Outcome("n/a", "no route handler runs model inference")
     words = rule.vocab("version-words")
     found: list[Evidence] = []
     for route in routes:

@@ -166,7 +166,7 @@ def no_prediction_monitoring(project: Project, rule: Rule) -> Outcome:
     """The distribution of predictions is tracked: a metric or log of predicted values."""
     routes = prediction_routes(project)
     if not routes:
-        return Outcome("n/a", "no route handler runs a model")
+        return Outcome("n/a", "no route handler runs model inference")
     library = _framework(project, rule.vocab("monitoring-modules"))
     metrics = _prediction_metrics(project, rule)
     words = rule.vocab("prediction-words")
@@ -197,6 +197,7 @@ def no_prediction_monitoring(project: Project, rule: Rule) -> Outcome:
                         reached.call.line,
                     )
                 )
+    observed = list({(e.path, e.line): e for e in observed}.values())
     if observed or logged:
         definitions = list(metrics.values())[:2] if observed else []
         return Outcome(
@@ -296,7 +297,7 @@ def prediction_not_logged(project: Project, rule: Rule) -> Outcome:
     """Each prediction handler (or its middleware) logs the prediction with its context."""
     routes = prediction_routes(project)
     if not routes:
-        return Outcome("n/a", "no route handler runs a model")
+        return Outcome("n/a", "no route handler runs model inference")
     log_calls = rule.vocab("log-calls")
     shared = [
         (site.path, site.call.line, site.name, carried_text(site.call))

@@ -205,8 +205,8 @@ class Triage:
         if self._definitions is not None and self._definitions.search(text):
             return True
         if self._module_names:
-            stem = path.rsplit("/", 1)[-1].removesuffix(".py")
-            if any(fnmatch.fnmatchcase(stem, name) for name in self._module_names):
+            parts = path.removesuffix(".py").split("/")
+            if any(fnmatch.fnmatchcase(p, n) for p in parts for n in self._module_names):
                 return True
         # Substring tests first (fast, in C); the regexes then confirm word boundaries.
         for key_word, requirements in self._by_word.items():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlaudit.index.facts import Call, Value
-from mlaudit.project.symbols import FuncRef, last_attr, match_any
+from mlaudit.project.symbols import FuncRef, last_attr
 from mlaudit.results import Route
 
 if TYPE_CHECKING:
@@ -63,20 +63,20 @@ def serving_modules(project: Project) -> set[str]:
 
 
 def prediction_routes(project: Project) -> list[Route]:
-    """Routes whose handler reaches model inference or a model load (as SERVES decides)."""
+    """Routes whose handler reaches model inference (``predict``, ``generate``, ...): a
+    readiness route that only loads the model is not a prediction route."""
     memo = _memo(project)
     if "prediction" in memo:
         return list(memo["prediction"])
     from mlaudit.catalog import load_traits_vocabulary
 
     inference = set(load_traits_vocabulary()["SERVES"]["inference-methods"])
-    loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
     found: list[Route] = []
     for route in project.routes:
         start = FuncRef(route.handler_path, route.handler_qualname)
         for reached in project.walk_calls(start):
             name = project.call_name(reached.path, reached.call)
-            if last_attr(name) in inference or match_any(name, loaders):
+            if last_attr(name) in inference:
                 found.append(route)
                 break
     memo["prediction"] = found
