@@ -1027,3 +1027,62 @@ def test_ci_pip_installs_finds_unpinned_packages_in_ci_steps(make_repo: MakeRepo
         (".github/workflows/ci.yml", 9, "xgboost", None),
         ("Makefile", 2, "black", (".gitlab-ci.yml", 3)),
     ]
+
+
+# -- readers: suppressions and lines in every new kind ----------------------------------------
+def test_every_new_kind_records_suppressions() -> None:
+    from mlaudit.index.extract import extract_bytes
+
+    directive = "# mlaudit: ignore[ML701] reviewed\n"
+    cases = {
+        ".gitlab-ci.yml": ("gitlab-ci", directive + "test:\n  script:\n    - pytest\n"),
+        "azure-pipelines.yml": ("azure-pipelines", directive + "steps:\n  - script: pytest\n"),
+        ".circleci/config.yml": ("circleci", directive + "jobs: {}\n"),
+        "bitbucket-pipelines.yml": ("bitbucket", directive + "pipelines: {}\n"),
+        "Jenkinsfile": ("jenkinsfile", directive + "sh 'pytest'\n"),
+        "k8s/app.yaml": ("yaml", directive + "apiVersion: v1\nkind: Service\n"),
+        "docker-compose.yml": ("compose", directive + "services: {}\n"),
+        "Makefile": ("makefile", directive + "test:\n\tpytest\n"),
+        "tox.ini": ("config", directive + "[testenv]\ncommands = pytest\n"),
+        "ci.sh": ("shell", directive + "pytest\n"),
+        ".dockerignore": ("dockerignore", directive + ".git\n"),
+        "Dockerfile": ("dockerfile", directive + "FROM python:3.12\n"),
+    }
+    for path, (kind, text) in cases.items():
+        facts = extract_bytes(path, kind, text.encode())
+        assert [(s.codes, s.line, s.reason) for s in facts.suppressions] == [
+            (["ML701"], 1, "reviewed")
+        ], path
+        assert not facts.errors, (path, facts.errors)
+
+
+def test_helm_template_keys_keep_their_lines() -> None:
+    from mlaudit.index.manifests import parse_yaml_config
+
+    text = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n        - name: api\n"
+        "          {{- with .Values.probes }}\n          livenessProbe:\n"
+        "            {{- toYaml .liveness | nindent 12 }}\n          {{- end }}\n"
+    )
+    facts, errors = parse_yaml_config(text)
+    assert not errors and facts.templated
+    doc = facts.documents[0]
+    assert doc.kind == "Deployment"
+    keys = {k.path: k.line for k in doc.keys}
+    assert keys["spec.template.spec.containers[].livenessProbe"] == 11
+    assert keys["spec.template.spec.containers[].name"] == 9
+
+
+def test_ci_step_lines_for_block_scripts_and_continuations(make_repo: MakeRepo) -> None:
+    workflow = (
+        "on: [push]\njobs:\n  gate:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - name: Gate\n        run: |\n          python train.py\n"
+        "          python evaluate.py \\\n            --threshold 0.9\n"
+    )
+    root = make_repo(
+        {".github/workflows/ml.yml": workflow, "train.py": FIT},
+    )
+    check = check_of(scan_json(root), "ML603")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {(".github/workflows/ml.yml", 9)}
