@@ -137,22 +137,25 @@ def _gitlab(top: yaml.Node, facts: WorkflowFacts) -> None:
 
 _JENKINS_STEP = re.compile(
     r"\b(?:sh|bat|powershell|pwsh)\s*\(?\s*(?:script\s*:\s*)?"
-    r"(?P<q>'''|\"\"\"|'|\")(?P<body>.*?)(?P=q)",
-    re.DOTALL,
+    r"(?:'''(?P<b1>[\s\S]{0,20000}?)'''|\"\"\"(?P<b2>[\s\S]{0,20000}?)\"\"\""
+    r"|'(?P<b3>[^'\n]*)'|\"(?P<b4>[^\"\n]*)\")"
 )
 
 
 def parse_jenkinsfile(text: str) -> WorkflowFacts:
     facts = WorkflowFacts()
-    stage = ""
     stages = [(m.start(), m.group(1)) for m in re.finditer(r"\bstage\s*\(\s*['\"]([^'\"]+)", text)]
+    stage_index, stage = 0, ""
+    position, line = 0, 1
     for match in _JENKINS_STEP.finditer(text):
-        for start, name in stages:
-            if start < match.start():
-                stage = name
-        body_start = match.start("body")
-        line = text.count("\n", 0, body_start) + 1
-        body = match.group("body")
+        while stage_index < len(stages) and stages[stage_index][0] < match.start():
+            stage = stages[stage_index][1]
+            stage_index += 1
+        group = next(g for g in ("b1", "b2", "b3", "b4") if match.group(g) is not None)
+        body_start = match.start(group)
+        line += text.count("\n", position, body_start)
+        position = body_start
+        body = match.group(group)
         run_line = line
         if body.startswith("\n"):
             body, run_line = body[1:], line + 1
