@@ -1086,3 +1086,18 @@ def test_ci_step_lines_for_block_scripts_and_continuations(make_repo: MakeRepo) 
     check = check_of(scan_json(root), "ML603")
     assert check["verdict"] == "pass"
     assert evidence_at(check) == {(".github/workflows/ml.yml", 9)}
+
+
+def test_ml704_per_dockerfile_ignore_file_counts(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "Dockerfile": "FROM python:3.12-slim\n",
+            "Dockerfile.dockerignore": "data\n",
+            "data/train.parquet": "x",
+        }
+    )
+    report = scan_json(root)
+    check = check_of(report, "ML704")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("Dockerfile.dockerignore", 1)}
+    assert not check_of(report, "ML901")["findings"]
