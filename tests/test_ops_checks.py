@@ -1101,3 +1101,33 @@ def test_ml704_per_dockerfile_ignore_file_counts(make_repo: MakeRepo) -> None:
     assert check["verdict"] == "pass", check
     assert evidence_at(check) == {("Dockerfile.dockerignore", 1)}
     assert not check_of(report, "ML901")["findings"]
+
+
+def test_ml702_compose_healthcheck_counts_unless_disabled(make_repo: MakeRepo) -> None:
+    files = {
+        "serve.py": SERVE,
+        "Dockerfile": 'FROM python:3.12-slim\nCMD ["uvicorn", "serve:app"]\n',
+    }
+    compose = "services:\n  api:\n    build: .\n    healthcheck:\n      test: [CMD, curl, -f, http://localhost:8000/health]\n"
+    ok = make_repo({**files, "compose.yaml": compose}, name="ok")
+    check = check_of(scan_json(ok), "ML702")
+    assert check["verdict"] == "pass"
+    assert evidence_at(check) == {("compose.yaml", 4)}
+    off = make_repo(
+        {**files, "compose.yaml": "services:\n  api:\n    healthcheck:\n      disable: true\n"},
+        name="off",
+    )
+    assert check_of(scan_json(off), "ML702")["verdict"] == "fail"
+
+
+def test_ml401_middleware_class_passed_to_add_middleware(make_repo: MakeRepo) -> None:
+    app = SERVE.replace(
+        "app = FastAPI()",
+        "app = FastAPI()\n    app.add_middleware(PrometheusMiddleware)",
+    ).replace(
+        "import joblib", "import joblib\n    from starlette_exporter import PrometheusMiddleware"
+    )
+    root = make_repo({"serve.py": app})
+    check = check_of(scan_json(root), "ML401")
+    assert check["verdict"] == "pass", check
+    assert "PrometheusMiddleware" in check["evidence"][0]["message"]

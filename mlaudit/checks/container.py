@@ -199,6 +199,7 @@ def no_container_healthcheck(project: Project, rule: Rule) -> Outcome:
     if not images:
         return Outcome("n/a", "no Dockerfile starts the serving process (CMD/ENTRYPOINT)")
     live, ready = probes(project)
+    live.extend(_compose_healthchecks(project))
     findings: list[Finding] = []
     evidence: list[Evidence] = []
     values_cache: dict[str, dict[str, str]] = {}
@@ -236,6 +237,29 @@ def no_container_healthcheck(project: Project, rule: Rule) -> Outcome:
             "fail", f"{len(findings)} serving image(s) without a health check", evidence, findings
         )
     return Outcome("pass", "the serving image has a health check", evidence[:5])
+
+
+def _compose_healthchecks(project: Project) -> list[Evidence]:
+    """``healthcheck:`` of compose services (``disable: true`` and ``test: [NONE]`` aside)."""
+    found: list[Evidence] = []
+    for facts, doc in documents(project):
+        if facts.kind != "compose":
+            continue
+        for key in doc.keys:
+            parts = key.path.split(".")
+            if len(parts) != 3 or parts[0] != "services" or parts[2] != "healthcheck":
+                continue
+            inner = {
+                k.path[len(key.path) + 1 :]: k.value
+                for k in doc.keys
+                if k.path.startswith(key.path + ".")
+            }
+            if (inner.get("disable") or "").lower() == "true" or inner.get("test[]") == "NONE":
+                continue
+            found.append(
+                Evidence(f"compose healthcheck of service {parts[1]}", facts.path, key.line)
+            )
+    return found
 
 
 # -- ML704 -------------------------------------------------------------------------------------

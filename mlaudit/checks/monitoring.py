@@ -67,8 +67,21 @@ def no_request_metrics(project: Project, rule: Rule) -> Outcome:
         info = project.symbols.by_path[path]
         for call in info.facts.calls:
             name = project.call_name(path, call)
+            passed = next(
+                (
+                    str(a.value)
+                    for a in call.args
+                    if a.kind == "name"
+                    and match_any(str(a.value), rule.vocab("instrumentation-calls"))
+                ),
+                None,
+            )
             if match_any(name, rule.vocab("instrumentation-calls")):
                 instrument.append(Evidence(f"{name}() instruments the app", path, call.line))
+            elif passed is not None:  # app.add_middleware(PrometheusMiddleware)
+                instrument.append(
+                    Evidence(f"{name}({passed}) instruments the app", path, call.line)
+                )
             elif match_any(name, rule.vocab("latency-calls")):
                 latency.append(Evidence(f"{name}() records latency", path, call.line))
             elif match_any(name, rule.vocab("counter-calls")):
