@@ -7,6 +7,7 @@ from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, leaf
 from mlaudit.project.serving_scope import (
+    CallFilter,
     carried_text,
     prediction_routes,
     reached_from,
@@ -65,8 +66,12 @@ def _manifest_strategies(project: Project) -> list[Evidence]:
 def _code_strategies(project: Project, rule: Rule) -> list[Evidence]:
     found: list[Evidence] = []
     calls = rule.vocab("traffic-calls")
+    cheap = CallFilter(calls)
     for info in project.modules():
+        open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
+            if not cheap.may_match(call, open_module):
+                continue
             name = project.call_name(info.path, call)
             if not match_any(name, calls):
                 continue

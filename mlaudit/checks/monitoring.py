@@ -7,6 +7,7 @@ from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, leaf
 from mlaudit.project.serving_scope import (
+    CallFilter,
     carried_text,
     middleware_calls,
     prediction_routes,
@@ -124,13 +125,17 @@ def no_drift_monitoring(project: Project, rule: Rule) -> Outcome:
     """Input drift monitoring: a drift library, or statistical tests computed on features."""
     drift_modules = rule.vocab("drift-modules")
     calls = rule.vocab("drift-calls")
+    cheap = CallFilter(calls)
     found: list[Evidence] = []
     for info in project.modules():
         for imp in info.facts.imports:
             if imp.module.split(".")[0] in drift_modules:
                 found.append(Evidence(f"drift monitoring with {imp.module}", info.path, imp.line))
                 break
+        open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
+            if not cheap.may_match(call, open_module):
+                continue
             name = project.call_name(info.path, call)
             if match_any(name, calls):
                 found.append(Evidence(f"{name}() compares distributions", info.path, call.line))

@@ -122,8 +122,14 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 )
             )
     calls = vocab["deploy-calls"]
+    from mlaudit.project.serving_scope import CallFilter
+
+    cheap = CallFilter(calls)
     for info in project.modules():
+        open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
+            if not cheap.may_match(call, open_module):
+                continue
             name = project.call_name(info.path, call)
             if match_any(name, calls):
                 evidence.append(
