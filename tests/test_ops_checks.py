@@ -1131,3 +1131,27 @@ def test_ml401_middleware_class_passed_to_add_middleware(make_repo: MakeRepo) ->
     check = check_of(scan_json(root), "ML401")
     assert check["verdict"] == "pass", check
     assert "PrometheusMiddleware" in check["evidence"][0]["message"]
+
+
+def test_ml604_feature_reporting_helpers_are_not_feature_engineering(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "train.py": FIT,
+            "report.py": "def plot_feature_importance(model):\n    return model\n",
+        }
+    )
+    assert check_of(scan_json(root), "ML604")["verdict"] == "n/a"
+
+
+def test_triage_parses_feature_code_and_test_clients() -> None:
+    from mlaudit.index.triage import default_triage
+
+    triage = default_triage()
+    # ML604 inventories feature functions: their files need the full pass.
+    assert triage.needs_full_pass("pkg/prep.py", "def build_features(df):\n    return df\n", False)
+    assert triage.needs_full_pass("pkg/features/ratios.py", "def ratio(a, b):\n    pass\n", False)
+    assert not triage.needs_full_pass("pkg/util.py", "def ratio(a, b):\n    pass\n", False)
+    # ML606 reads test-client calls in tests.
+    assert triage.needs_full_pass("tests/test_api.py", "c = app.test_client()\n", True)
+    # Log and print calls only matter on handler paths: parsed on demand, not up front.
+    assert not triage.needs_full_pass("pkg/util.py", "import logging\nlogging.info('x')\n", False)
