@@ -1155,3 +1155,30 @@ def test_triage_parses_feature_code_and_test_clients() -> None:
     assert triage.needs_full_pass("tests/test_api.py", "c = app.test_client()\n", True)
     # Log and print calls only matter on handler paths: parsed on demand, not up front.
     assert not triage.needs_full_pass("pkg/util.py", "import logging\nlogging.info('x')\n", False)
+
+
+def test_ml603_nox_session_followed(make_repo: MakeRepo) -> None:
+    root = make_repo(
+        {
+            "train.py": FIT,
+            ".github/workflows/ci.yml": gha("nox -s gate"),
+            "noxfile.py": """
+                import nox
+
+
+                @nox.session
+                def tests(session):
+                    session.run("pytest", "-q")
+
+
+                @nox.session(name="gate")
+                def model_gate(session):
+                    session.run("python", "evaluate.py", "--threshold", "0.8")
+            """,
+        }
+    )
+    report = scan_json(root)
+    check = check_of(report, "ML603")
+    assert check["verdict"] == "pass", check
+    assert evidence_at(check) == {("noxfile.py", 11)}
+    assert "run by CI at .github/workflows/ci.yml:6" in check["evidence"][0]["message"]

@@ -147,6 +147,8 @@ def followed(project: Project, command: CommandLine) -> list[CommandLine]:
             out.extend(_make(project, tokens[1:], via))
         elif head == "tox" or tokens[:3] in (["python", "-m", "tox"], ["python3", "-m", "tox"]):
             out.extend(_tox(project, tokens, via))
+        elif head == "nox" or tokens[:3] in (["python", "-m", "nox"], ["python3", "-m", "nox"]):
+            out.extend(_nox(project, tokens, via))
         else:
             script = _script_path(tokens)
             if script is not None:
@@ -239,6 +241,34 @@ def _tox(project: Project, tokens: list[str], via: tuple[str, int]) -> list[Comm
             if c.section in sections
         ]
     return []
+
+
+def _nox(project: Project, tokens: list[str], via: tuple[str, int]) -> list[CommandLine]:
+    """``session.run("pytest", ...)`` of the noxfile sessions a ``nox -s`` call selects."""
+    sessions: list[str] = []
+    for index, token in enumerate(tokens):
+        if token in ("-s", "--session", "--sessions", "-e") and index + 1 < len(tokens):
+            sessions.extend(tokens[index + 1].split(","))
+    info = project.symbols.by_path.get("noxfile.py")
+    if info is None:
+        return []
+    found: list[CommandLine] = []
+    for function in info.facts.functions:
+        decorator = next((d for d in function.decorators if d.name.startswith("nox.")), None)
+        if decorator is None:
+            continue
+        name = decorator.kwargs.get("name")
+        session = str(name.value) if name is not None and name.kind == "const" else None
+        session = session or function.qualname
+        if sessions and session not in sessions:
+            continue
+        for call in info.calls_by_scope.get(function.qualname, []):
+            if not call.name.endswith(".run") or not call.args:
+                continue
+            words = [str(a.value) for a in call.args if a.kind == "const" and a.value is not None]
+            if words:
+                found.append(CommandLine("noxfile.py", call.line, " ".join(words), via))
+    return found
 
 
 # -- pip installs in CI (the CI half of ML106) -----------------------------------------------
