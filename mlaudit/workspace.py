@@ -77,6 +77,8 @@ def classify(path: str) -> str:
         return "pipfile"
     if lower in ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml"):
         return "environment"
+    if lower.endswith(".dockerignore"):  # also BuildKit's per-Dockerfile X.dockerignore
+        return "dockerignore"
     if (
         lower in ("dockerfile", "containerfile")
         or lower.startswith(("dockerfile.", "containerfile."))
@@ -123,6 +125,8 @@ def classify(path: str) -> str:
         return "makefile"
     if lower == "procfile":
         return "procfile"
+    if ext in ("sh", "bash"):
+        return "shell"
     return "other"
 
 

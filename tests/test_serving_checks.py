@@ -1042,11 +1042,6 @@ def test_ml304_passes_with_dockerfile_healthcheck_and_ready(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Kubernetes manifests are neither classified by the workspace nor indexed, so "
-    "livenessProbe/readinessProbe never reach ML304 (CHECKS.md: probes are evidence too)",
-)
 def test_ml304_kubernetes_probes_are_evidence(make_repo: Callable[..., Path]) -> None:
     manifest = """
         apiVersion: apps/v1

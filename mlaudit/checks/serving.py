@@ -6,6 +6,7 @@ from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
+from mlaudit.project.deploy import probes
 from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome, Route
 
@@ -189,6 +190,9 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
         for instruction in facts.docker.instructions:
             if instruction.cmd == "HEALTHCHECK" and instruction.value[:1] != ["NONE"]:
                 live.append(Evidence("Dockerfile HEALTHCHECK", facts.path, instruction.line))
+    probe_live, probe_ready = probes(project)  # Kubernetes probes (manifests, Helm)
+    live.extend(probe_live)
+    ready.extend(probe_ready)
     for info in project.modules():
         framework = next(
             (

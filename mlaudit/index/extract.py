@@ -15,14 +15,19 @@ from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "6"
+FACTS_VERSION = "7"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
     {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
+    | {"gitlab-ci", "azure-pipelines", "circleci", "bitbucket", "jenkinsfile"}
+    | {"yaml", "compose", "makefile", "config", "shell", "dockerignore"}
 )
+
+# Kinds read on the chance that they matter: an oversized or binary one is skipped quietly.
+QUIET_KINDS = frozenset({"yaml", "config", "shell"})
 
 
 def digest(data: bytes) -> str:
@@ -43,6 +48,8 @@ def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> File
     facts = FileFacts(path=path, kind=kind, digest=digest(data))
     if kind not in PARSED_KINDS:
         return facts
+    if kind in QUIET_KINDS and (len(data) > MAX_BYTES or b"\0" in data[:8192]):
+        return facts  # generic YAML, config and scripts: read only when they are plain text
     if len(data) > MAX_BYTES:
         facts.errors.append(
             ParseError(f"not parsed: {len(data):,} bytes is over the {MAX_BYTES:,}-byte budget")
@@ -129,6 +136,37 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
 
         facts.workflow, errors = parse_github_workflow(text)
         facts.errors.extend(errors)
+    else:
+        _configuration(facts, kind, text)
+
+
+def _configuration(facts: FileFacts, kind: str, text: str) -> None:
+    """CI systems, deployment YAML and the files CI steps call (index/ci.py, manifests.py)."""
+    from mlaudit.index import ci, manifests
+
+    if kind in ("gitlab-ci", "azure-pipelines", "circleci", "bitbucket"):
+        facts.workflow, errors = ci.parse_ci_yaml(text, kind)
+        facts.errors.extend(errors)
+    elif kind == "jenkinsfile":
+        facts.workflow = ci.parse_jenkinsfile(text)
+    elif kind in ("yaml", "compose"):
+        if kind == "compose" or manifests.wanted(text):
+            facts.yaml, errors = manifests.parse_yaml_config(text)
+            facts.errors.extend(errors)
+        if kind == "yaml" and "script:" in text and not facts.errors and "{{" not in text:
+            # Possibly a file a GitLab `include:` brings in: its jobs count when included.
+            workflow, errors = ci.parse_ci_yaml(text, "yaml")
+            if workflow.steps and not errors:
+                facts.workflow = workflow
+    elif kind == "makefile":
+        facts.script = ci.parse_makefile(text)
+    elif kind == "config":
+        if "testenv" in text:
+            facts.script = ci.parse_tox_ini(text)
+    elif kind == "shell":
+        facts.script = ci.parse_shell(text)
+    elif kind == "dockerignore":
+        facts.patterns = ci.parse_dockerignore(text)
 
 
 def _python(facts: FileFacts, data: bytes) -> None:

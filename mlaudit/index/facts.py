@@ -173,6 +173,7 @@ class WorkflowFacts(Struct, omit_defaults=True):
     triggers: list[str] = []
     jobs: list[str] = []
     steps: list[Step] = []
+    includes: list[str] = []  # GitLab `include:` local files
 
 
 class ParseError(Struct, array_like=True, omit_defaults=True):
@@ -193,6 +194,44 @@ class Suppression(Struct, array_like=True, omit_defaults=True):
     own_line: bool = True  # the comment stands alone, so it also covers the line below
 
 
+class YamlKey(Struct, array_like=True, omit_defaults=True):
+    """One key of a YAML document: its dotted path (``[]`` for list items), line, and
+    scalar value when it has one (``spec.predictor.canaryTrafficPercent``, 12, ``10``)."""
+
+    path: str
+    line: int
+    value: str | None = None
+
+
+class YamlDoc(Struct, omit_defaults=True):
+    """One document of a YAML file read as configuration (manifests, rules, compose)."""
+
+    line: int
+    kind: str | None = None  # Kubernetes-style `kind:`
+    api_version: str | None = None
+    name: str | None = None  # metadata.name
+    keys: list[YamlKey] = []
+
+
+class YamlFacts(Struct, omit_defaults=True):
+    documents: list[YamlDoc] = []
+    templated: bool = False  # Helm/Go templating: read line by line, not as YAML
+
+
+class ScriptCommand(Struct, array_like=True, omit_defaults=True):
+    """A command of a Makefile target, a tox env, a nox session or a shell script."""
+
+    section: str  # make target, tox env ("testenv:lint"), nox session; "" for scripts
+    line: int
+    text: str
+
+
+class ScriptFacts(Struct, omit_defaults=True):
+    commands: list[ScriptCommand] = []
+    sections: list[str] = []  # every target/env/session, in file order
+    depends: dict[str, list[str]] = {}  # make prerequisites per target
+
+
 class FileFacts(Struct, omit_defaults=True):
     """Everything the index knows about one file."""
 
@@ -208,3 +247,6 @@ class FileFacts(Struct, omit_defaults=True):
     errors: list[ParseError] = []
     suppressions: list[Suppression] = []
     triaged: str = ""  # Python: "full" or "light", triage's verdict on the text (cached)
+    yaml: YamlFacts | None = None  # manifests, alert rules, compose files
+    script: ScriptFacts | None = None  # Makefile, tox.ini, shell scripts called by CI
+    patterns: list[str] = []  # .dockerignore patterns

@@ -84,28 +84,62 @@ def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> 
 
 
 def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
+    from mlaudit.project.ci import ci_commands
+
     evidence: list[Evidence] = []
     names = set(vocab["deploy-files"])
-    for path in sorted(project.files):
-        if path.rsplit("/", 1)[-1] in names and not is_test_path(path):
+    kinds = set(vocab["manifest-kinds"])
+    for path, facts in sorted(project.files.items()):
+        if is_test_path(path):
+            continue
+        if path.rsplit("/", 1)[-1] in names:
             evidence.append(Evidence(f"deployment configuration: {path}", path, 1))
+            continue
+        if facts.yaml is None:
+            continue
+        for doc in facts.yaml.documents:
+            if doc.kind in kinds and doc.api_version:
+                what = f"{doc.kind} {doc.name}" if doc.name else str(doc.kind)
+                evidence.append(Evidence(f"Kubernetes manifest: {what}", path, doc.line))
+                break
+            deploy = next(
+                (k for k in doc.keys if facts.kind == "compose" and k.path.endswith(".deploy")),
+                None,
+            )
+            if deploy is not None and deploy.path.count(".") == 2:  # services.<name>.deploy
+                evidence.append(Evidence("compose `deploy:` section (a stack)", path, deploy.line))
+                break
+            sam = next(
+                (k for k in doc.keys if k.value and k.value.startswith("AWS::Serverless")), None
+            )
+            if sam is not None:
+                evidence.append(Evidence(f"SAM template: {sam.value}", path, sam.line))
+                break
     commands = vocab["deploy-commands"]
-    for facts in project.files_of("github-workflow"):
-        assert facts.workflow is not None
-        for step in facts.workflow.steps:
-            if not step.run:
+    for command in ci_commands(project):
+        text = " ".join(command.text.split())
+        found = next((c for c in commands if c in text), None)
+        if found is not None:
+            evidence.append(
+                Evidence(
+                    f"CI step deploys: `{text[:100]}`{command.where}", command.path, command.line
+                )
+            )
+    calls = vocab["deploy-calls"]
+    from mlaudit.project.serving_scope import CallFilter
+
+    cheap = CallFilter(calls)
+    for info in project.modules():
+        open_module = cheap.module_open(info.facts.imports)
+        for call in info.facts.calls:
+            if not cheap.may_match(call, open_module):
                 continue
-            for offset, line in enumerate(step.run.splitlines()):
-                command = next((c for c in commands if c in " ".join(line.split())), None)
-                if command is not None:
-                    evidence.append(
-                        Evidence(
-                            f"CI step deploys: `{line.strip()}`",
-                            facts.path,
-                            (step.run_line or step.line) + offset,
-                        )
-                    )
-                    break
+            name = project.call_name(info.path, call)
+            if match_any(name, calls):
+                evidence.append(
+                    Evidence(f"{name}() deploys a model endpoint", info.path, call.line)
+                )
+                break
     return Trait("DEPLOYS", bool(evidence), evidence[:MAX_EVIDENCE])
 
 
