@@ -204,9 +204,21 @@ class _Extractor:
         dotted = self.qualified(node)
         if dotted is not None:
             return Value("name", dotted)
+        if isinstance(node, cst.FormattedString):
+            return Value("other", self.fstring_text(node))
         # Not modelled: keep the node type, not its source (regenerating the source of every
         # complex argument would cost a code generation per argument, and bloat the cache).
         return Value("other", type(node).__name__)
+
+    def fstring_text(self, node: cst.FormattedString) -> str:
+        """An f-string's text with each expression as ``{name}``: what a log line carries."""
+        pieces = []
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                pieces.append(part.value)
+            elif isinstance(part, cst.FormattedStringExpression):
+                pieces.append("{" + (self.dotted(part.expression) or "...") + "}")
+        return "".join(pieces)[: 2 * _MAX_EXCERPT]
 
     # -- walking -----------------------------------------------------------------------
     @property
