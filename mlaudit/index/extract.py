@@ -9,19 +9,27 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mlaudit.index.facts import FileFacts, ParseError
+from mlaudit.index.facts import FileFacts, ParseError, ProcessLine
 from mlaudit.index.suppressions import parse_suppressions
 from mlaudit.workspace import SourceFile
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "2"
+FACTS_VERSION = "3"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
-    {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
+    {
+        "python",
+        "requirements",
+        "pyproject",
+        "dockerfile",
+        "github-workflow",
+        "github-action",
+        "procfile",
+    }
 )
 
 
@@ -117,6 +125,19 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
 
         facts.workflow, errors = parse_github_workflow(text)
         facts.errors.extend(errors)
+    elif kind == "procfile":
+        facts.processes = parse_procfile(text)
+
+
+def parse_procfile(text: str) -> list[ProcessLine]:
+    """``name: command`` lines of a Procfile (Heroku, Dokku, foreman, honcho)."""
+    result = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        name, sep, command = raw.partition(":")
+        name = name.strip()
+        if sep and name and not name.startswith("#") and name.replace("-", "_").isidentifier():
+            result.append(ProcessLine(name, command.strip(), number))
+    return result
 
 
 def _python(facts: FileFacts, data: bytes) -> None:

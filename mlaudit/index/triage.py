@@ -34,6 +34,12 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML102", "shuffle-only-calls"),
         ("ML102", "implicit-training-calls"),
         ("SERVES", "inference-methods"),
+        ("ML203", "fit-methods"),
+        ("ML306", "body-reads"),
+        ("ML306", "validators"),
+        ("ML306", "validating-decorators"),
+        ("ML309", "field-validators"),
+        ("ML310", "offload-calls"),
     }
 )
 # Vocabulary keys that are not call names (paths, CLI words, file names).
@@ -53,6 +59,15 @@ NOT_CALLS: frozenset[str] = frozenset(
         "ml-modules",
         "framework-health",
         "tracker-modules",
+        "safe-loaders",
+        "raw-types",
+        "confidence-keys",
+        "bound-keywords",
+        "servers",
+        "draining-servers",
+        "draining-frameworks",
+        "shutdown-kwargs",
+        "debug-kwargs",
     }
 )
 _ROUTE_DECORATOR = re.compile(

@@ -82,6 +82,9 @@ class RouteBuilder:
                     routes.extend(self._from_decorator(path, function.qualname, deco))
             for call in info.facts.calls:
                 routes.extend(self._from_call(path, call))
+        from mlaudit.project.frameworks import FrameworkRoutes
+
+        routes.extend(FrameworkRoutes(self.symbols, self.paths).build())
         # The same blueprint registered on two apps (a factory and a module-level app)
         # gives identical rows: list each route once.
         unique = {(r.method, r.path, r.handler, r.file, r.line): r for r in routes}
