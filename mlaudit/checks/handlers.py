@@ -14,6 +14,7 @@ from mlaudit.catalog import load_traits_vocabulary
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
 from mlaudit.project.symbols import FuncRef, ModuleInfo, last_attr, match_any
+from mlaudit.project.traits import offloaded_inference, runner_call
 from mlaudit.results import Route
 
 # Frameworks whose route rows are HTTP paths a client calls (others are handler-style rows:
@@ -60,6 +61,7 @@ def handlers(project: Project) -> list[Handler]:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     inference = set(load_traits_vocabulary()["SERVES"]["inference-methods"])
+    inference_calls = load_traits_vocabulary()["SERVES"].get("inference-calls", ())
     loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
     grouped: dict[FuncRef, list[Route]] = {}
     for route in project.routes:
@@ -67,24 +69,24 @@ def handlers(project: Project) -> list[Handler]:
     result: list[Handler] = []
     for ref, routes in sorted(grouped.items(), key=lambda kv: (kv[0].path, kv[0].qualname)):
         function = project.function(ref)
+        if function is None and not ref.qualname:  # a script rerun per request (Streamlit)
+            function = Function(qualname="", line=routes[0].line, end_line=routes[0].line)
         if function is None:
             continue
         handler = Handler(ref, routes, function, list(project.walk_calls(ref)))
         for reached in handler.reached:
             if reached.target is not None and reached.target.kind != "external":
                 continue
-            name = project.call_name(reached.path, reached.call)
-            if last_attr(name) in inference or match_any(name, loaders) or _calls_model(name):
+            name = runner_call(project.call_name(reached.path, reached.call))
+            if (
+                last_attr(name) in inference
+                or match_any(name, loaders)
+                or match_any(project.call_name(reached.path, reached.call), inference_calls)
+                or _calls_model(name)
+            ):
                 handler.model_call = (reached, name)
                 break
-            passed = next(
-                (
-                    str(a.value)
-                    for a in reached.call.args
-                    if a.kind == "name" and last_attr(str(a.value)) in inference
-                ),
-                None,
-            )
+            passed = offloaded_inference(reached.call, inference)
             if passed is not None:  # run_in_threadpool(model.predict, rows)
                 handler.model_call = (reached, passed)
                 break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
+from mlaudit.checks.handlers import HANDLER_ONLY
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
 from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
@@ -163,8 +164,14 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
     live: list[Evidence] = []
     ready: list[Evidence] = []
     model_checked: list[Evidence] = []
+    if project.routes and all(r.framework in HANDLER_ONLY for r in project.routes):
+        kinds = sorted({r.framework for r in project.routes})
+        return Outcome(
+            "n/a",
+            f"handler-style serving ({', '.join(kinds)}): the platform owns health checking",
+        )
     for route in project.routes:
-        if route.method not in ("GET", "HEAD"):
+        if route.method not in ("GET", "HEAD", "ANY"):
             continue
         if _is_health_path(route.path, readiness):
             ready.append(
@@ -192,10 +199,14 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
     for info in project.modules():
         framework = next(
             (
-                imp.module
+                imported
                 for imp in info.facts.imports
-                if match_any(imp.module, framework_health)
-                or imp.module.split(".")[0] in framework_health
+                for imported in (imp.module, f"{imp.module}.{imp.name}" if imp.name else "")
+                if imported
+                and (
+                    match_any(imported, framework_health)
+                    or imported.split(".")[0] in framework_health
+                )
             ),
             None,
         )

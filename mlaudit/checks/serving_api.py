@@ -348,11 +348,22 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
     findings: dict[tuple[str, int, int], Finding] = {}
     evidence: list[Evidence] = []
     schemas: dict[tuple[str, str], Handler] = {}
+    list_fields = 0
     for handler in prediction_handlers(project):
         for param in handler.function.params:
             if param.name in ("self", "cls"):
                 continue
-            if _is_list(param.annotation) and not _bounded({}, bounds):
+            if _is_list(param.annotation) and _bounded(param.constraints, bounds):
+                list_fields += 1
+                evidence.append(
+                    Evidence(
+                        f"{handler.label}: parameter `{param.name}` has a maximum length",
+                        handler.ref.path,
+                        handler.function.line,
+                    )
+                )
+            elif _is_list(param.annotation):
+                list_fields += 1
                 findings.setdefault(
                     (handler.ref.path, handler.function.line, 1),
                     Finding(
@@ -371,14 +382,13 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
             if target is not None and target.kind == "class" and target.path:
                 schemas.setdefault((target.path, target.name), handler)
             owner = reached.call.name.rpartition(".")[0]
-            if owner and last_attr(reached.call.name) in ("model_validate", "parse_obj"):
+            if owner and last_attr(reached.call.name) in _VALIDATE_METHODS:
                 found_cls = resolve_class(project, reached.path, reached.call.scope, owner)
                 if found_cls is not None:
                     schemas.setdefault(found_cls, handler)
     # Nested schemas: the classes the request schemas' fields name (two levels).
     queue = list(schemas.items())
     examined: set[tuple[str, str]] = set()
-    list_fields = 0
     while queue:
         (path, cls), handler = queue.pop(0)
         if (path, cls) in examined or len(examined) > 200:
@@ -433,6 +443,9 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
     )
 
 
+_VALIDATE_METHODS = frozenset({"model_validate", "model_validate_json", "parse_obj", "parse_raw"})
+
+
 def _bounded(constraints: dict[str, Value], bounds: set[str]) -> bool:
     return any(k in bounds for k in constraints)
 
@@ -482,8 +495,9 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
             call = reached.call
             if call.awaited or (reached.target is not None and reached.target.kind != "external"):
                 continue
-            tail = last_attr(call.name)
-            if tail not in inference and not _model_object_call(call.name):
+            called = call.name[: -len(".run")] if call.name.endswith(".run") else call.name
+            tail = last_attr(called)
+            if tail not in inference and not _model_object_call(called):
                 continue
             if any(
                 reached.path == p and s == call.scope and a <= call.line <= b
@@ -510,6 +524,14 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
             path, _scope, line, _end = offloads[0]
             evidence.append(
                 Evidence(f"{handler.label}: inference offloaded to a thread", path, line)
+            )
+        elif len(findings) == before:
+            evidence.append(
+                Evidence(
+                    f"{handler.label}: async handler with no synchronous inference call found",
+                    handler.ref.path,
+                    handler.function.line,
+                )
             )
     if not findings and not evidence:
         return Outcome("n/a", "no prediction handler runs in an event loop")

@@ -191,7 +191,13 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
             if not assign.scope and "graceful_timeout" in assign.targets:
                 evidence.append(Evidence("gunicorn graceful_timeout", info.path, assign.line))
         framework = next(
-            (i.module for i in info.facts.imports if match_any(i.module, frameworks)), None
+            (
+                imported
+                for i in info.facts.imports
+                for imported in (i.module, f"{i.module}.{i.name}" if i.name else "")
+                if imported and match_any(imported, frameworks)
+            ),
+            None,
         )
         if framework is not None:
             evidence.append(

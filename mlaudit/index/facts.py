@@ -54,6 +54,8 @@ class Param(Struct, array_like=True, omit_defaults=True):
     name: str
     annotation: str | None = None  # dotted annotation text, imports resolved
     default: Value | None = None
+    # keyword arguments of a Field/Body/Query(...) default or Annotated[...] metadata call
+    constraints: dict[str, Value] = {}
 
 
 class Function(Struct, omit_defaults=True):

@@ -310,6 +310,9 @@ class _Extractor:
         for param in every:
             annotation = param.annotation.annotation if param.annotation else None
             default = self.value(param.default) if param.default is not None else None
+            constraints: dict[str, Value] = {}
+            if isinstance(param.default, cst.Call):
+                constraints.update(self.arguments(param.default.args)[1])
             if isinstance(annotation, cst.Subscript) and (
                 self.qualified(annotation.value) or ""
             ).endswith("Annotated"):
@@ -318,13 +321,14 @@ class _Extractor:
                 for element in elements[1:]:
                     if isinstance(element, cst.Index) and isinstance(element.value, cst.Call):
                         default = self.value(element.value)
+                        constraints.update(self.arguments(element.value.args)[1])
                 first = elements[0] if elements else None
                 annotation_text = (
                     self.annotation(first.value) if isinstance(first, cst.Index) else None
                 )
             else:
                 annotation_text = self.annotation(annotation)
-            result.append(Param(param.name.value, annotation_text, default))
+            result.append(Param(param.name.value, annotation_text, default, constraints))
             if param.default is not None:
                 self.walk(param.default)
         return result

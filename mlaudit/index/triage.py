@@ -34,6 +34,7 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML102", "shuffle-only-calls"),
         ("ML102", "implicit-training-calls"),
         ("SERVES", "inference-methods"),
+        ("SERVES", "inference-calls"),
         ("ML203", "fit-methods"),
         ("ML306", "body-reads"),
         ("ML306", "validators"),
@@ -84,7 +85,18 @@ _ROUTE_WORDS = (
     "register_blueprint",
     "add_url_rule",
     "add_api_route",
+    "bentoml",
+    "serve.deployment",
+    "kserve",
+    "litestar",
+    "RouteTableDef",
+    "router.add_",
+    "urlpatterns",
+    "gradio",
+    "streamlit",
+    "starlette.routing",
 )
+_LAMBDA_HANDLER = re.compile(r"def\s+\w+\s*\(\s*_?event\s*,\s*_?(?:context|ctx)\b")
 _MAIN = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.MULTILINE)
 _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]+)"
@@ -95,8 +107,10 @@ _IMPORT = re.compile(
 
 def is_routing(text: str) -> bool:
     """A web application, router or route decorator: request handlers live here."""
-    return any(word in text for word in _ROUTE_WORDS) or (
-        "@" in text and _ROUTE_DECORATOR.search(text) is not None
+    return (
+        any(word in text for word in _ROUTE_WORDS)
+        or ("@" in text and _ROUTE_DECORATOR.search(text) is not None)
+        or ("event" in text and _LAMBDA_HANDLER.search(text) is not None)
     )
 
 

@@ -163,6 +163,9 @@ class FrameworkRoutes:
             if call.name in ("ray.serve.run", "ray.serve.api.run"):
                 prefix = _const(call.kwargs.get("route_prefix"))
                 bound = call.args[0] if call.args else None
+                if bound is not None and bound.kind == "name":
+                    assign = info.variable(call.scope, str(bound.value))
+                    bound = assign.value if assign is not None else None
                 if prefix is not None and bound is not None and bound.kind == "call":
                     prefixes[str(bound.value).rsplit(".", 1)[0]] = prefix
         for cls in info.facts.classes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlaudit.catalog import load_traits_vocabulary
+from mlaudit.index.facts import Call
 from mlaudit.project.symbols import FuncRef, last_attr, match_any
 from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
@@ -41,6 +42,7 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
 
 def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     inference = set(vocab["inference-methods"])
+    inference_calls = vocab.get("inference-calls", ())
     loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
     evidence: list[Evidence] = []
     unused: list[Evidence] = []
@@ -48,9 +50,17 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
         start = FuncRef(route.handler_path, route.handler_qualname)
         hit = None
         for reached in project.walk_calls(start):
-            name = project.call_name(reached.path, reached.call)
-            if last_attr(name) in inference or match_any(name, loaders):
+            name = runner_call(project.call_name(reached.path, reached.call))
+            if (
+                last_attr(name) in inference
+                or match_any(name, loaders)
+                or match_any(project.call_name(reached.path, reached.call), inference_calls)
+            ):
                 hit = (reached, name)
+                break
+            passed = offloaded_inference(reached.call, inference)
+            if passed is not None:  # run_in_threadpool(model.predict, rows)
+                hit = (reached, passed)
                 break
         if hit is not None:
             reached, name = hit
@@ -71,6 +81,23 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     if evidence:
         return Trait("SERVES", True, evidence)
     return Trait("SERVES", False, unused)
+
+
+def offloaded_inference(call: Call, inference: set[str]) -> str | None:
+    """An inference method passed by reference: ``run_in_threadpool(model.predict, x)``."""
+    for arg in call.args:
+        if arg.kind == "name" and last_attr(str(arg.value)) in inference:
+            return str(arg.value)
+    return None
+
+
+def runner_call(name: str) -> str:
+    """``runner.predict.run`` (BentoML runners), ``handle.predict.remote`` (Ray Serve):
+    the inference method the call dispatches to."""
+    for suffix in (".run", ".async_run", ".remote"):
+        if name.endswith(suffix) and name.count(".") >= 2:
+            return name[: -len(suffix)]
+    return name
 
 
 def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> Trait:
