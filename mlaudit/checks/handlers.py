@@ -14,7 +14,7 @@ from mlaudit.catalog import load_traits_vocabulary
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
 from mlaudit.project.symbols import FuncRef, ModuleInfo, last_attr, match_any
-from mlaudit.project.traits import offloaded_inference, runner_call
+from mlaudit.project.traits import loaded_object, offloaded_inference, runner_call
 from mlaudit.results import Route
 
 # Frameworks whose route rows are HTTP paths a client calls (others are handler-style rows:
@@ -83,6 +83,7 @@ def handlers(project: Project) -> list[Handler]:
                 or match_any(name, loaders)
                 or match_any(project.call_name(reached.path, reached.call), inference_calls)
                 or _calls_model(name)
+                or loaded_object(project, reached, loaders)
             ):
                 handler.model_call = (reached, name)
                 break
@@ -121,7 +122,7 @@ def chain_text(handler: Handler, reached: Reached | None) -> str:
 
 
 def _short(ref: FuncRef) -> str:
-    return ref.qualname.rsplit(".", 1)[-1] + "()"
+    return ref.qualname.rsplit(".", 1)[-1] + "()" if ref.qualname else f"<script {ref.path}>"
 
 
 def calls_in_scopes(project: Project, handler: Handler) -> list[tuple[str, Call]]:

@@ -12,7 +12,7 @@ from mlaudit.results import Evidence, Finding, Outcome, Route
 
 
 def _short(ref: FuncRef) -> str:
-    return ref.qualname.rsplit(".", 1)[-1] + "()"
+    return ref.qualname.rsplit(".", 1)[-1] + "()" if ref.qualname else f"<script {ref.path}>"
 
 
 def _lazy_singleton(info: ModuleInfo, function: Function | None, call: Call) -> str | None:
@@ -26,8 +26,9 @@ def _lazy_singleton(info: ModuleInfo, function: Function | None, call: Call) -> 
         return guard
     if "." in guard:
         head = guard.split(".", 1)[0]
-        if head in info.bindings or info.variable("", head) is not None:
-            return guard  # an attribute of a module-level object, e.g. app.state.model
+        if head in info.bindings or info.variable("", head) is not None or head in info.classes:
+            # an attribute of a module-level object (app.state.model) or a class attribute
+            return guard
     elif info.variable("", guard) is not None and guard not in {p.name for p in function.params}:
         # A module-level dict or holder tested for membership/None.
         return guard

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
-from mlaudit.checks.handlers import handlers
+from mlaudit.checks.handlers import HANDLER_ONLY, handlers
 from mlaudit.index.facts import Call, DockerInstruction
 from mlaudit.project import Project
 from mlaudit.project.symbols import ModuleInfo, match_any
@@ -162,8 +162,11 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
     shutdown_kwargs = rule.vocab("shutdown-kwargs")
     starters = rule.vocab("server-starts")
     every = handlers(project)
-    if every and all(h.route.framework == "lambda" for h in every):
-        return Outcome("n/a", "Lambda-style handlers: the platform owns the process lifecycle")
+    if every and all(h.route.framework in HANDLER_ONLY for h in every):
+        kinds = ", ".join(sorted({h.route.framework for h in every}))
+        return Outcome(
+            "n/a", f"handler-style serving ({kinds}): the platform owns the process lifecycle"
+        )
     evidence: list[Evidence] = []
     findings: list[Finding] = []
     dev_server: list[Evidence] = []

@@ -15,7 +15,7 @@ from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
 
 if TYPE_CHECKING:
-    from mlaudit.project import Project
+    from mlaudit.project import Project, Reached
 
 MAX_EVIDENCE = 3
 
@@ -55,6 +55,7 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 last_attr(name) in inference
                 or match_any(name, loaders)
                 or match_any(project.call_name(reached.path, reached.call), inference_calls)
+                or loaded_object(project, reached, loaders)
             ):
                 hit = (reached, name)
                 break
@@ -81,6 +82,20 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     if evidence:
         return Trait("SERVES", True, evidence)
     return Trait("SERVES", False, unused)
+
+
+def loaded_object(project: Project, reached: Reached, loaders: tuple[str, ...]) -> bool:
+    """``TAGGER(x)`` where ``TAGGER = torch.jit.load(...)``: calling a loaded model."""
+    call = reached.call
+    if "." in call.name or call.imported or (reached.target and reached.target.kind != "external"):
+        return False
+    info = project.symbols.by_path[reached.path]
+    assign = info.variable(call.scope, call.name)
+    return (
+        assign is not None
+        and assign.value.kind == "call"
+        and match_any(str(assign.value.value), loaders) is not None
+    )
 
 
 def offloaded_inference(call: Call, inference: set[str]) -> str | None:
