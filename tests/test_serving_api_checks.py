@@ -474,3 +474,77 @@ def test_ml305_signal_handler_passes_and_lambda_is_na(make_repo: Callable[..., P
     report = scan_json(root)
     assert verdict(report, "ML305") == "pass"
     assert "signal.signal" in check_of(report, "ML305")["reason"]
+
+
+# -- Flask specifics ---------------------------------------------------------------------------
+FLASK_APP = """
+    import joblib
+    from flask import Flask, request
+    from flask.views import MethodView
+
+    model = joblib.load("m.joblib")
+    app = Flask(__name__)
+
+
+    class PredictView(MethodView):
+        def post(self):
+            return {"label": int(model.predict([request.json["values"]])[0])}
+
+        def get(self):
+            return {"model": "m"}
+
+
+    app.add_url_rule("/v1/predict", view_func=PredictView.as_view("predict"))
+"""
+
+
+def test_flask_method_view_routes_and_raw_body(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({"app.py": FLASK_APP})
+    report = scan_json(root)
+    rule = line_of(root / "app.py", "add_url_rule")
+    assert sorted((r["method"], r["path"], r["handler"], r["line"]) for r in report["routes"]) == [
+        ("GET", "/v1/predict", "app.PredictView.get", rule),
+        ("POST", "/v1/predict", "app.PredictView.post", rule),
+    ]
+    assert where(report, "ML306") == [("app.py", line_of(root / "app.py", "request.json"))]
+
+
+@pytest.mark.parametrize(
+    ("files", "verdict_", "where_"),
+    [
+        (
+            {"Dockerfile": 'FROM python:3.12\nCMD ["flask", "--app", "app", "run"]\n'},
+            "fail",
+            [("Dockerfile", 2)],
+        ),
+        (
+            {"Dockerfile": 'FROM python:3.12\nCMD ["flask", "run", "--host=0.0.0.0"]\n'},
+            "fail",
+            [("Dockerfile", 2)],
+        ),
+        ({"gunicorn.conf.py": "bind = '0.0.0.0:8000'\ngraceful_timeout = 30\n"}, "pass", []),
+    ],
+)
+def test_ml305_flask_dev_server_and_gunicorn_config(
+    make_repo: Callable[..., Path],
+    files: dict[str, str],
+    verdict_: str,
+    where_: list[tuple[str, int]],
+) -> None:
+    root = make_repo({"app.py": FLASK_APP, **files})
+    report = scan_json(root)
+    assert verdict(report, "ML305") == verdict_, check_of(report, "ML305")
+    assert where(report, "ML305") == where_
+
+
+def test_ml311_flask_debug_env_in_dockerfile(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(
+        {
+            "app.py": FLASK_APP,
+            "Dockerfile": "FROM python:3.12\nENV FLASK_DEBUG=1\n"
+            'CMD ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]\n',
+        }
+    )
+    report = scan_json(root)
+    assert where(report, "ML311") == [("Dockerfile", 2)]
+    assert verdict(report, "ML305") == "pass"

@@ -95,6 +95,8 @@ def _server(words: list[str], servers: tuple[str, ...]) -> str | None:
     if head.startswith("python") and len(words) > 2 and words[1] == "-m":
         head, words = words[2], words[2:]
     if head in servers:
+        if head == "flask" and "run" in words:
+            return "flask run"  # `flask --app app run`: options may come first
         if head in ("flask", "bentoml", "serve", "streamlit") and len(words) > 1:
             return f"{head} {words[1]}"
         return head
@@ -160,6 +162,7 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
     frameworks = rule.vocab("draining-frameworks")
     hooks = rule.vocab("shutdown-hooks")
     shutdown_kwargs = rule.vocab("shutdown-kwargs")
+    settings = rule.vocab("shutdown-settings")
     starters = rule.vocab("server-starts")
     every = handlers(project)
     if every and all(h.route.framework in HANDLER_ONLY for h in every):
@@ -191,8 +194,9 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
                         )
                     )
         for assign in info.facts.assigns:
-            if not assign.scope and "graceful_timeout" in assign.targets:
-                evidence.append(Evidence("gunicorn graceful_timeout", info.path, assign.line))
+            setting = next((t for t in assign.targets if t in settings), None)
+            if not assign.scope and setting is not None:
+                evidence.append(Evidence(f"server setting {setting}", info.path, assign.line))
         framework = next(
             (
                 imported

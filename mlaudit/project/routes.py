@@ -267,6 +267,12 @@ class RouteBuilder:
             handler_value = call.kwargs.get("view_func") or (
                 call.args[2] if len(call.args) > 2 else None
             )
+        if (
+            handler_value is not None
+            and handler_value.kind == "call"
+            and str(handler_value.value).endswith(".as_view")
+        ):
+            return self._method_view(obj, call, path, route_path or "", handler_value)
         if handler_value is None or handler_value.kind != "name":
             return []
         target = self.symbols.resolve_call_name(path, call.scope, str(handler_value.value))
@@ -274,3 +280,21 @@ class RouteBuilder:
             return []
         methods = self._methods("route", call.kwargs, obj.framework)
         return self._route(obj, methods, route_path or "", target.func, path, call.line)
+
+    def _method_view(
+        self, obj: RouteObject, call: Call, path: str, route_path: str, view: Value
+    ) -> list[Route]:
+        """``add_url_rule(rule, view_func=PredictView.as_view("predict"))``: a Flask
+        MethodView, one row per HTTP method the class defines."""
+        cls_name = str(view.value).rsplit(".", 1)[0]
+        target = self.symbols.resolve_call_name(path, call.scope, cls_name)
+        if target is None or target.kind != "class" or target.path is None:
+            return []
+        rows: list[Route] = []
+        for verb in sorted(_HTTP_METHODS):
+            method = self.symbols.resolve_method(target.path, target.name, verb)
+            if method is not None and method.func is not None:
+                rows.extend(
+                    self._route(obj, [verb.upper()], route_path, method.func, path, call.line)
+                )
+        return rows
