@@ -144,7 +144,7 @@ CASES: dict[str, tuple[list[tuple[str, str, str, str, str]], dict[str, Any], dic
         [
             (
                 "LAMBDA",
-                "handler.lambda_handler",
+                "/handler.lambda_handler",
                 "handler.lambda_handler",
                 "handler.py",
                 "def lambda_handler",
@@ -161,7 +161,7 @@ CASES: dict[str, tuple[list[tuple[str, str, str, str, str]], dict[str, Any], dic
         [
             (
                 "LAMBDA",
-                "handler.lambda_handler",
+                "/handler.lambda_handler",
                 "handler.lambda_handler",
                 "handler.py",
                 "def lambda_handler",
@@ -245,7 +245,7 @@ CASES: dict[str, tuple[list[tuple[str, str, str, str, str]], dict[str, Any], dic
         {"ML304": "partial", "ML307": "pass"},
     ),
     "gradio-bad": (
-        [("GRADIO", "app.classify", "app.classify", "app.py", "gr.Interface(")],
+        [("POST", "/gradio_api/call/classify", "app.classify", "app.py", "gr.Interface(")],
         {
             "ML307": [("app.py", "classifier = pipeline(")],
             "ML302": [("app.py", "trust_remote_code=True")],
@@ -253,12 +253,12 @@ CASES: dict[str, tuple[list[tuple[str, str, str, str, str]], dict[str, Any], dic
         {"ML305": "n/a", "ML304": "n/a"},
     ),
     "streamlit-bad": (
-        [("STREAMLIT", "app.py", "app", "app.py", '"""Streamlit churn explorer')],
+        [("STREAMLIT", "/", "app", "app.py", '"""Streamlit churn explorer')],
         {"ML307": [("app.py", "joblib.load(")]},
         {"ML305": "n/a"},
     ),
     "streamlit-good": (
-        [("STREAMLIT", "app.py", "app", "app.py", '"""Streamlit churn explorer')],
+        [("STREAMLIT", "/", "app", "app.py", '"""Streamlit churn explorer')],
         {},
         {"ML307": "pass"},
     ),
@@ -308,4 +308,4 @@ def test_ml307_messages_name_the_route_and_chain(copy_fixture: Callable[[str], P
     )
     streamlit = scan_json(copy_fixture("streamlit-bad"))
     message = check_of(streamlit, "ML307")["findings"][0]["message"]
-    assert message.startswith("STREAMLIT app.py → <script app.py> → joblib.load()")
+    assert message.startswith("STREAMLIT / → <script app.py> → joblib.load()")

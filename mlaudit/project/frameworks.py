@@ -6,8 +6,8 @@ handler decorators and controllers, aiohttp ``RouteTableDef`` and ``router.add_*
 method and path say what calls them, so every serving check follows them like a route:
 BentoML APIs (``POST /<api name>``, 1.2+ service classes and the older ``Service`` with
 runners), Ray Serve deployments (``__call__`` at the route prefix), KServe ``Model``
-subclasses (``POST /v1/models/<name>:predict``), AWS Lambda handlers (``LAMBDA module.func``),
-Gradio apps (``GRADIO module.fn``) and Streamlit scripts (``STREAMLIT path``).
+subclasses (``POST /v1/models/<name>:predict``), AWS Lambda handlers (``LAMBDA /module.func``),
+Gradio apps (``POST /gradio_api/call/<fn>``) and Streamlit scripts (``STREAMLIT /``).
 """
 
 from __future__ import annotations
@@ -431,9 +431,10 @@ class FrameworkRoutes:
                 continue
             ref = self._resolve(info.path, call.scope, fn)
             if ref is not None:
+                api_name = _const(call.kwargs.get("api_name")) or ref.qualname.rsplit(".", 1)[-1]
                 self._row(
-                    "GRADIO",
-                    f"{info.facts.module}.{ref.qualname}",
+                    "POST",
+                    f"/gradio_api/call/{api_name.lstrip('/')}",
                     ref,
                     info.path,
                     call.line,
@@ -445,7 +446,7 @@ class FrameworkRoutes:
             return
         if not any(c.name.startswith("streamlit.") for c in info.facts.calls if not c.scope):
             return  # a helper module, not the script Streamlit reruns
-        self._row("STREAMLIT", info.path, FuncRef(info.path, ""), info.path, 1, "streamlit")
+        self._row("STREAMLIT", "/", FuncRef(info.path, ""), info.path, 1, "streamlit")
 
     def _lambda(self, info: ModuleInfo) -> None:
         for function in info.facts.functions:
@@ -463,7 +464,7 @@ class FrameworkRoutes:
             ):
                 self._row(
                     "LAMBDA",
-                    f"{info.facts.module}.{function.qualname}",
+                    f"/{info.facts.module}.{function.qualname}",
                     FuncRef(info.path, function.qualname),
                     info.path,
                     function.line,
