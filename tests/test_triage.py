@@ -98,5 +98,8 @@ def test_triage_triggers() -> None:
     # ... but unsafe deserialisation (ML302) and pickle persistence (ML301) matter anywhere
     assert triage.needs_full_pass("a.py", "import joblib\ndef f():\n    joblib.load(p)\n", False)
     assert triage.needs_full_pass("a.py", "m = AutoModel.load(p, trust_remote_code=True)\n", False)
+    # a SIGTERM handler anywhere is shutdown handling (ML305); the word "signals" is not
+    assert triage.needs_full_pass("a.py", "signal.signal(signal.SIGTERM, stop)\n", False)
+    assert not triage.needs_full_pass("a.py", '"""Features from user signals."""\n', False)
     assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n", True)
     assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n", True)

@@ -163,6 +163,8 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
     hooks = rule.vocab("shutdown-hooks")
     shutdown_kwargs = rule.vocab("shutdown-kwargs")
     settings = rule.vocab("shutdown-settings")
+    signals = rule.vocab("shutdown-signals")
+    signal_calls = rule.vocab("signal-calls")
     starters = rule.vocab("server-starts")
     every = handlers(project)
     if every and all(h.route.framework in HANDLER_ONLY for h in every):
@@ -176,7 +178,11 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
     for info in project.modules():
         for call in info.facts.calls:
             name = project.call_name(info.path, call)
-            if match_any(name, hooks) and _is_shutdown_hook(name, call):
+            hook = match_any(name, hooks) and _is_shutdown_hook(name, call)
+            handler = match_any(name, signal_calls) and any(
+                sig in str(call.args[0].value) for sig in signals if call.args
+            )
+            if hook or handler:
                 evidence.append(Evidence(f"shutdown handling: {name}()", info.path, call.line))
             for key in shutdown_kwargs:
                 if key in call.kwargs:
@@ -290,9 +296,6 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
 
 
 def _is_shutdown_hook(name: str, call: Call) -> bool:
-    if name.endswith(("signal.signal", "add_signal_handler")):
-        first = call.args[0] if call.args else None
-        return first is not None and "SIGTERM" in str(first.value)
     if name.endswith(("on_event", "add_event_handler")):
         return any(a.value == "shutdown" for a in call.args[:1])
     return True

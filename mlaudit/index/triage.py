@@ -41,6 +41,7 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML306", "validating-decorators"),
         ("ML309", "field-validators"),
         ("ML310", "offload-calls"),
+        ("ML305", "signal-calls"),
     }
 )
 # Vocabulary keys that are not call names (paths, CLI words, file names).
