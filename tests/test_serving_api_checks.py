@@ -548,3 +548,82 @@ def test_ml311_flask_debug_env_in_dockerfile(make_repo: Callable[..., Path]) -> 
     report = scan_json(root)
     assert where(report, "ML311") == [("Dockerfile", 2)]
     assert verdict(report, "ML305") == "pass"
+
+
+# -- precision -------------------------------------------------------------------------------
+def test_ml305_only_dockerfiles_that_start_the_server_count(make_repo: Callable[..., Path]) -> None:
+    serve_main = (
+        PREDICT
+        + """
+            if __name__ == "__main__":
+                uvicorn.run(app, host="0.0.0.0")
+    """
+    )
+    training = _fastapi(
+        make_repo,
+        PREDICT,
+        Dockerfile="FROM python:3.12-slim\nCMD python train.py\n",
+        **{"train.py": "print('training')\n"},
+    )
+    assert where(scan_json(training), "ML305") == []
+    serving = make_repo(
+        {
+            "serve.py": "import uvicorn\n" + _fastapi_text(serve_main),
+            "Dockerfile": "FROM python:3.12-slim\nCMD python serve.py\n",
+        },
+        name="serving",
+    )
+    assert where(scan_json(serving), "ML305") == [("Dockerfile", 2)]
+
+
+def _fastapi_text(body: str) -> str:
+    import textwrap
+
+    header = """
+        import joblib
+        from fastapi import FastAPI
+
+        model = joblib.load("model.joblib")
+        app = FastAPI()
+    """
+    return textwrap.dedent(header) + textwrap.dedent(body)
+
+
+def test_ml301_pickled_results_are_not_models(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(
+        {
+            "train.py": """
+                import pickle
+
+                from sklearn.linear_model import LogisticRegression
+
+
+                def main(X, y):
+                    clf = LogisticRegression().fit(X, y)
+                    metrics = {"acc": clf.score(X, y)}
+                    with open("metrics.pkl", "wb") as out:
+                        pickle.dump(metrics, out)
+                    with open("model.pkl", "wb") as out:
+                        pickle.dump(clf, out)
+            """
+        }
+    )
+    report = scan_json(root)
+    assert where(report, "ML301") == [("train.py", line_of(root / "train.py", "dump(clf"))]
+
+
+def test_ml310_string_encode_is_not_inference(make_repo: Callable[..., Path]) -> None:
+    root = _fastapi(
+        make_repo,
+        """
+            from starlette.concurrency import run_in_threadpool
+
+            @app.post("/v1/predict")
+            async def predict(text: str) -> dict:
+                raw = text.encode("utf-8")
+                label = await run_in_threadpool(model.predict, [[len(raw)]])
+                return {"label": int(label[0])}
+        """,
+    )
+    report = scan_json(root)
+    assert verdict(report, "ML310") == "pass"

@@ -499,6 +499,10 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
             tail = last_attr(called)
             if tail not in inference and not _model_object_call(called):
                 continue
+            if tail in _GENERIC_METHODS and not _model_receiver(
+                project.call_name(reached.path, call)
+            ):
+                continue  # `text.encode("utf-8")` is not inference
             if any(
                 reached.path == p and s == call.scope and a <= call.line <= b
                 for p, s, a, b in offloads
@@ -542,6 +546,18 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
         f"no async prediction handler ({async_count}) blocks the event loop with inference",
         evidence,
     )
+
+
+# Inference method names that other objects have too (str.encode, a generator's forward):
+# they count only on a receiver that reads as a model.
+_GENERIC_METHODS = frozenset({"encode", "embed", "generate", "forward", "infer", "classify"})
+_MODEL_WORDS = ("model", "encoder", "embedder", "classifier", "pipe", "net", "llm", "predictor")
+_ML_PACKAGES = ("sentence_transformers", "transformers", "torch", "tensorflow", "keras", "vllm")
+
+
+def _model_receiver(name: str) -> bool:
+    receiver = name.rpartition(".")[0].lower()
+    return receiver.split(".", 1)[0] in _ML_PACKAGES or any(w in receiver for w in _MODEL_WORDS)
 
 
 def _model_object_call(name: str) -> bool:

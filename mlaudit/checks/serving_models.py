@@ -32,6 +32,38 @@ def _is_weights(value: Value | None) -> bool:
     return any(word in text for word in ("state", "ckpt", "checkpoint", "weights"))
 
 
+_DATA_WORDS = frozenset(
+    {
+        "result",
+        "results",
+        "metrics",
+        "metric",
+        "history",
+        "config",
+        "cfg",
+        "stats",
+        "data",
+        "dataset",
+        "df",
+        "frame",
+        "vocab",
+        "cache",
+        "params",
+        "report",
+        "scores",
+        "features",
+        "index",
+        "records",
+    }
+)
+
+
+def _names_data(name: str) -> bool:
+    """A variable whose name says it holds data or results rather than a model."""
+    tail = name.rsplit(".", 1)[-1].lower()
+    return tail in _DATA_WORDS or any(part in _DATA_WORDS for part in tail.split("_"))
+
+
 @check("ML301")
 def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
     """Pickle-family persistence of models, unless a portable export exists too."""
@@ -49,6 +81,8 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
                     continue
                 if first is not None and first.kind in ("dict", "list", "const"):
                     continue  # a literal structure is data, not a model
+                if first is not None and _names_data(str(first.value)):
+                    continue  # `pickle.dump(metrics, f)`: results, not a model
                 dump_sites.append((info.path, call, name))
             elif match_any(name, loads):
                 if name == "torch.load" and _kwarg_true(call, "weights_only"):

@@ -87,12 +87,19 @@ def _docker_entry(path: str, instruction: DockerInstruction) -> EntryPoint:
     return EntryPoint(path, instruction.line, words, shell, prefixed, text)
 
 
-def _server(words: list[str], servers: tuple[str, ...]) -> str | None:
-    """The server an entry point starts (``uvicorn``, ``flask run``, ``python app.py``)."""
+def _server(
+    words: list[str], servers: tuple[str, ...], scripts: set[str] | None = None
+) -> str | None:
+    """The server an entry point starts (``uvicorn``, ``flask run``, ``python app.py``).
+
+    ``scripts``: repository paths and module names whose ``__main__`` starts a server; a
+    ``python script.py`` that is not one of them (a training job) starts no server."""
     if not words:
         return None
     head = words[0].rsplit("/", 1)[-1]
     if head.startswith("python") and len(words) > 2 and words[1] == "-m":
+        if scripts is not None and words[2] in scripts:
+            return f"python -m {words[2]}"
         head, words = words[2], words[2:]
     if head in servers:
         if head == "flask" and "run" in words:
@@ -101,8 +108,19 @@ def _server(words: list[str], servers: tuple[str, ...]) -> str | None:
             return f"{head} {words[1]}"
         return head
     if head.startswith("python") and len(words) > 1 and words[1].endswith(".py"):
-        return f"python {words[1]}"
+        script = words[1].lstrip("./")
+        if scripts is None or any(script == p or p.endswith("/" + script) for p in scripts):
+            return f"python {words[1]}"
     return None
+
+
+def server_scripts(project: Project, starters: tuple[str, ...]) -> set[str]:
+    """Paths and module names of modules that start a server when run as a script."""
+    found: set[str] = set()
+    for run in main_runs(project, starters):
+        info = project.symbols.by_path[run.path]
+        found.update({run.path, info.facts.module})
+    return found
 
 
 @dataclass
@@ -220,8 +238,9 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
                     info.facts.imports[0].line,
                 )
             )
+    scripts = server_scripts(project, starters)
     for entry in entry_points(project):
-        server = _server(entry.words, servers)
+        server = _server(entry.words, servers, scripts)
         if server is None:
             continue
         if entry.shell_form and not entry.exec_prefixed:
@@ -311,10 +330,11 @@ def debug_server(project: Project, rule: Rule) -> Outcome:
     starters = rule.vocab("server-starts")
     debug_kwargs = rule.vocab("debug-kwargs")
     debug_apps = rule.vocab("debug-apps")
+    scripts = server_scripts(project, starters)
     findings: dict[tuple[str, int], Finding] = {}
     evidence: list[Evidence] = []
     for entry in entry_points(project):
-        server = _server(entry.words, servers) if servers else None
+        server = _server(entry.words, servers, scripts) if servers else None
         if server is None:
             continue
         flags = [w for w in entry.words if _DEBUG_FLAG.match(w.split("=", 1)[0])]
