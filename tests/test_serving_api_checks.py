@@ -627,3 +627,31 @@ def test_ml310_string_encode_is_not_inference(make_repo: Callable[..., Path]) ->
     )
     report = scan_json(root)
     assert verdict(report, "ML310") == "pass"
+
+
+@pytest.mark.parametrize(
+    ("param", "reported"),
+    [
+        ("rows: list[list[float]]", True),
+        ("rows: conlist(list[float], max_length=64)", False),
+        ("rows: list[list[float]] = Body(..., max_length=64)", False),
+        ("rows: Annotated[list[list[float]], Body(max_length=64)]", False),
+    ],
+)
+def test_ml309_list_parameters(make_repo: Callable[..., Path], param: str, reported: bool) -> None:
+    root = _fastapi(
+        make_repo,
+        f"""
+            from typing import Annotated
+            from fastapi import Body
+            from pydantic import conlist
+
+            @app.post("/v1/batch")
+            def batch({param}) -> dict:
+                return {{"y": model.predict(rows).tolist()}}
+        """,
+    )
+    report = scan_json(root)
+    expected = [("serve.py", line_of(root / "serve.py", "def batch("))] if reported else []
+    assert where(report, "ML309") == expected
+    assert verdict(report, "ML309") == ("fail" if reported else "pass")

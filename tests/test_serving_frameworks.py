@@ -254,7 +254,7 @@ CASES: dict[str, tuple[list[tuple[str, str, str, str, str]], dict[str, Any], dic
     ),
     "streamlit-bad": (
         [("STREAMLIT", "/", "app", "app.py", '"""Streamlit churn explorer')],
-        {"ML307": [("app.py", "joblib.load(")]},
+        {"ML307": [("app.py", "joblib.load(")], "ML308": [("app.py", '"confidence": 0.93')]},
         {"ML305": "n/a"},
     ),
     "streamlit-good": (

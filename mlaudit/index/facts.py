@@ -111,7 +111,7 @@ class Assert(Struct, array_like=True, omit_defaults=True):
 
 
 class ConstEntry(Struct, array_like=True, omit_defaults=True):
-    """A string-keyed entry of a dict literal, in a function, whose value is a number:
+    """A string-keyed entry of a dict literal (outside class bodies) whose value is a number:
     ``{"confidence": 0.95}`` (what a hard-coded response field looks like)."""
 
     key: str

@@ -313,6 +313,8 @@ class _Extractor:
             constraints: dict[str, Value] = {}
             if isinstance(param.default, cst.Call):
                 constraints.update(self.arguments(param.default.args)[1])
+            if isinstance(annotation, cst.Call):  # items: conlist(float, max_length=8)
+                constraints.update(self.arguments(annotation.args)[1])
             if isinstance(annotation, cst.Subscript) and (
                 self.qualified(annotation.value) or ""
             ).endswith("Annotated"):
@@ -462,7 +464,8 @@ class _Extractor:
         self.awaiting = saved
 
     def visit_dict(self, node: cst.Dict) -> None:
-        if self.functions:
+        # Module level too: a Streamlit script's top level is its request handler.
+        if self.functions or not self.class_stack[-1]:
             for element in node.elements:
                 if not isinstance(element, cst.DictElement):
                     continue
