@@ -309,3 +309,42 @@ def test_ml307_messages_name_the_route_and_chain(copy_fixture: Callable[[str], P
     streamlit = scan_json(copy_fixture("streamlit-bad"))
     message = check_of(streamlit, "ML307")["findings"][0]["message"]
     assert message.startswith("STREAMLIT / → <script app.py> → joblib.load()")
+
+
+def test_starlette_mount_of_a_routes_list(make_repo: Callable[..., Path]) -> None:
+    root = make_repo(
+        {
+            "app.py": """
+                import joblib
+                from starlette.applications import Starlette
+                from starlette.responses import JSONResponse
+                from starlette.routing import Mount, Route
+
+                model = joblib.load("m.joblib")
+
+
+                async def predict(request):
+                    data = await request.json()
+                    return JSONResponse({"y": model.predict([data["x"]]).tolist()})
+
+
+                def ping(request):
+                    return JSONResponse({"ok": True})
+
+
+                api_routes = [
+                    Route("/predict", predict, methods=["POST"]),
+                    Mount("/admin", routes=[Route("/ping", ping)]),
+                ]
+
+                app = Starlette(routes=[Mount("/v2", routes=api_routes), Route("/ping", ping)])
+            """
+        }
+    )
+    report = scan_json(root)
+    assert sorted((r["method"], r["path"], r["handler"]) for r in report["routes"]) == [
+        ("GET", "/ping", "app.ping"),
+        ("GET", "/v2/admin/ping", "app.ping"),
+        ("POST", "/v2/predict", "app.predict"),
+    ]
+    assert check_of(report, "ML303")["verdict"] == "pass"

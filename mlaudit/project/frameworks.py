@@ -35,6 +35,11 @@ def _join(*parts: str) -> str:
     return joined if joined.startswith("/") else "/" + joined
 
 
+def _routes_literal(mount: Call) -> bool:
+    value = mount.kwargs.get("routes")
+    return value is not None and value.kind == "list"
+
+
 class FrameworkRoutes:
     """Finds the route rows of the other frameworks in the production modules."""
 
@@ -236,16 +241,7 @@ class FrameworkRoutes:
             endpoint = call.args[1] if len(call.args) > 1 else call.kwargs.get("endpoint")
             if route is None or endpoint is None:
                 continue
-            enclosing = [
-                m
-                for m in mounts
-                if m is not call
-                and m.scope == call.scope
-                and (m.line, m.col) < (call.line, call.col)
-                and m.end_line >= call.end_line
-            ]
-            prefix = _join(*[_const(m.args[0]) or "" for m in enclosing]) if enclosing else ""
-            full = _join(prefix, route)
+            full = _join(self._starlette_prefix(info, mounts, call), route)
             listed = call.kwargs.get("methods")
             methods = (
                 sorted({str(m).upper() for m in listed.items or [] if isinstance(m, str)})
@@ -274,6 +270,55 @@ class FrameworkRoutes:
                             call.line,
                             "starlette",
                         )
+
+    def _starlette_prefix(
+        self, info: ModuleInfo, mounts: list[Call], call: Call, depth: int = 0
+    ) -> str:
+        """The Mount prefixes around a Route: Mount calls whose text encloses it, and
+        ``Mount("/v1", routes=api_routes)`` for a module-level list the Route is written in."""
+        enclosing = [
+            m
+            for m in mounts
+            if m is not call
+            and m.scope == call.scope
+            and (m.line, m.col) < (call.line, call.col)
+            and m.end_line >= call.end_line
+            # on one line, only a Mount with a literal routes list can hold the Route
+            and (m.end_line > call.end_line or _routes_literal(m))
+        ]
+        outermost = min(enclosing, key=lambda m: (m.line, m.col)) if enclosing else call
+        prefix = _join(*[_const(m.args[0]) or "" for m in enclosing]) if enclosing else ""
+        if call.scope or depth > 4:
+            return prefix
+        listed = self._list_var_at(info, outermost.line)
+        if listed is None:
+            return prefix
+        for mount in mounts:
+            value = mount.kwargs.get("routes")
+            if value is not None and value.kind == "name" and value.value == listed:
+                above = self._starlette_prefix(info, mounts, mount, depth + 1)
+                return _join(above, _const(mount.args[0]) or "", prefix)
+        return prefix
+
+    @staticmethod
+    def _list_var_at(info: ModuleInfo, line: int) -> str | None:
+        """The module-level list assignment whose text holds ``line``: it starts at or
+        before the line, and no other module-level statement starts in between."""
+        starts = sorted(
+            [
+                (a.line, a.targets[0] if a.value.kind == "list" else None)
+                for a in info.facts.assigns
+                if not a.scope and a.targets
+            ]
+            + [(f.line, None) for f in info.facts.functions if "." not in f.qualname]
+            + [(c.line, None) for c in info.facts.classes if "." not in c.qualname]
+        )
+        found = None
+        for start, name in starts:
+            if start > line:
+                break
+            found = name
+        return found
 
     # -- Litestar --------------------------------------------------------------------------
     def _litestar(self, info: ModuleInfo) -> None:
