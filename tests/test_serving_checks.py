@@ -67,7 +67,7 @@ def test_ml307_fastapi_bad_reports_the_load_two_modules_away(
     assert len(check["findings"]) == 1
     finding = check["findings"][0]
     assert finding["path"] == "app/model.py"
-    assert finding["line"] == line_of(root / "app/model.py", "jl.load(")
+    assert finding["line"] == line_of(root / "app/model.py", "jl.load(MODEL_PATH)")
     assert finding["suppressed"] is False
     message = finding["message"]
     assert message.startswith("POST /v1/predict")
@@ -781,12 +781,20 @@ def test_routes_fastapi_fixtures(copy_fixture: Callable[[str], Path]) -> None:
     assert bad["routes"] == [
         {
             "method": "POST",
+            "path": "/batch/score",
+            "handler": "app.batch.score_batch",
+            "file": "app/batch.py",
+            "line": line_of(FIXTURES / "fastapi-bad/app/batch.py", '@batch_router.post("/score")'),
+            "framework": "fastapi",
+        },
+        {
+            "method": "POST",
             "path": "/v1/predict",
             "handler": "app.routes.predict",
             "file": "app/routes.py",
             "line": line_of(FIXTURES / "fastapi-bad/app/routes.py", '@router.post("/predict")'),
             "framework": "fastapi",
-        }
+        },
     ]
     good = scan_json(copy_fixture("fastapi-good"))
     assert route_table(good) == {
@@ -795,6 +803,7 @@ def test_routes_fastapi_fixtures(copy_fixture: Callable[[str], Path]) -> None:
         ("POST", "/v1/predict", "app.routes.predict"),
         ("POST", "/v1/segment", "app.routes.segment"),
         ("POST", "/v1/rank", "app.routes.rank"),
+        ("POST", "/v1/segment/batch", "app.routes.segment_batch"),
     }
 
 

@@ -94,9 +94,13 @@ def test_triage_triggers() -> None:
     # "fit" as a word in prose is not a call of .fit
     assert not triage.needs_full_pass("a.py", '"""Make it fit."""\ndef f():\n    pass\n', False)
     # seeds and loaders only matter on a path from an entry point: parsed on demand
-    assert not triage.needs_full_pass(
-        "a.py", "import joblib\ndef f():\n    joblib.load(p)\n", False
-    )
+    assert not triage.needs_full_pass("a.py", "import spacy\ndef f():\n    spacy.load(p)\n", False)
+    # ... but unsafe deserialisation (ML302) and pickle persistence (ML301) matter anywhere
+    assert triage.needs_full_pass("a.py", "import joblib\ndef f():\n    joblib.load(p)\n", False)
+    assert triage.needs_full_pass("a.py", "m = AutoModel.load(p, trust_remote_code=True)\n", False)
+    # a SIGTERM handler anywhere is shutdown handling (ML305); the word "signals" is not
+    assert triage.needs_full_pass("a.py", "signal.signal(signal.SIGTERM, stop)\n", False)
+    assert not triage.needs_full_pass("a.py", '"""Features from user signals."""\n', False)
     assert triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert acc >= 0.8\n", True)
     assert not triage.needs_full_pass("tests/test_m.py", "def test_m():\n    assert x == 1\n", True)
 

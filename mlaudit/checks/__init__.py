@@ -38,6 +38,9 @@ def load_checks() -> dict[str, CheckFunction]:
         model_development,
         monitoring,
         serving,
+        serving_api,
+        serving_models,
+        serving_runtime,
         tool,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
+from mlaudit.checks.handlers import HANDLER_ONLY
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
 from mlaudit.project.deploy import probes
@@ -12,7 +13,7 @@ from mlaudit.results import Evidence, Finding, Outcome, Route
 
 
 def _short(ref: FuncRef) -> str:
-    return ref.qualname.rsplit(".", 1)[-1] + "()"
+    return ref.qualname.rsplit(".", 1)[-1] + "()" if ref.qualname else f"<script {ref.path}>"
 
 
 def _lazy_singleton(info: ModuleInfo, function: Function | None, call: Call) -> str | None:
@@ -26,8 +27,9 @@ def _lazy_singleton(info: ModuleInfo, function: Function | None, call: Call) -> 
         return guard
     if "." in guard:
         head = guard.split(".", 1)[0]
-        if head in info.bindings or info.variable("", head) is not None:
-            return guard  # an attribute of a module-level object, e.g. app.state.model
+        if head in info.bindings or info.variable("", head) is not None or head in info.classes:
+            # an attribute of a module-level object (app.state.model) or a class attribute
+            return guard
     elif info.variable("", guard) is not None and guard not in {p.name for p in function.params}:
         # A module-level dict or holder tested for membership/None.
         return guard
@@ -164,8 +166,14 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
     live: list[Evidence] = []
     ready: list[Evidence] = []
     model_checked: list[Evidence] = []
+    if project.routes and all(r.framework in HANDLER_ONLY for r in project.routes):
+        kinds = sorted({r.framework for r in project.routes})
+        return Outcome(
+            "n/a",
+            f"handler-style serving ({', '.join(kinds)}): the platform owns health checking",
+        )
     for route in project.routes:
-        if route.method not in ("GET", "HEAD"):
+        if route.method not in ("GET", "HEAD", "ANY"):
             continue
         if _is_health_path(route.path, readiness):
             ready.append(
@@ -196,10 +204,14 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
     for info in project.modules():
         framework = next(
             (
-                imp.module
+                imported
                 for imp in info.facts.imports
-                if match_any(imp.module, framework_health)
-                or imp.module.split(".")[0] in framework_health
+                for imported in (imp.module, f"{imp.module}.{imp.name}" if imp.name else "")
+                if imported
+                and (
+                    match_any(imported, framework_health)
+                    or imported.split(".")[0] in framework_health
+                )
             ),
             None,
         )

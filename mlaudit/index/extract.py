@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from mlaudit.index.facts import FileFacts, ParseError
+from mlaudit.index.facts import FileFacts, ParseError, ProcessLine
 from mlaudit.index.suppressions import parse_suppressions
 from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "8"
+FACTS_VERSION = "9"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 
@@ -24,6 +24,7 @@ PARSED_KINDS = frozenset(
     {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
     | {"gitlab-ci", "azure-pipelines", "circleci", "bitbucket", "jenkinsfile"}
     | {"yaml", "compose", "makefile", "config", "shell", "dockerignore"}
+    | {"procfile"}
 )
 
 # Kinds read on the chance that they matter: an oversized or binary one is skipped quietly.
@@ -136,6 +137,8 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
 
         facts.workflow, errors = parse_github_workflow(text)
         facts.errors.extend(errors)
+    elif kind == "procfile":
+        facts.processes = parse_procfile(text)
     else:
         _configuration(facts, kind, text)
 
@@ -167,6 +170,17 @@ def _configuration(facts: FileFacts, kind: str, text: str) -> None:
         facts.script = ci.parse_shell(text)
     elif kind == "dockerignore":
         facts.patterns = ci.parse_dockerignore(text)
+
+
+def parse_procfile(text: str) -> list[ProcessLine]:
+    """``name: command`` lines of a Procfile (Heroku, Dokku, foreman, honcho)."""
+    result = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        name, sep, command = raw.partition(":")
+        name = name.strip()
+        if sep and name and not name.startswith("#") and name.replace("-", "_").isidentifier():
+            result.append(ProcessLine(name, command.strip(), number))
+    return result
 
 
 def _python(facts: FileFacts, data: bytes) -> None:

@@ -39,6 +39,7 @@ class Call(Struct, array_like=True, omit_defaults=True):
     conditional: bool = False  # inside an if/try/loop body of its scope
     in_main: bool = False  # inside `if __name__ == "__main__":`
     imported: bool = False  # the name's head was resolved through an import of this file
+    awaited: bool = False  # the direct operand of `await`
 
 
 class Decorator(Struct, array_like=True, omit_defaults=True):
@@ -53,6 +54,8 @@ class Param(Struct, array_like=True, omit_defaults=True):
     name: str
     annotation: str | None = None  # dotted annotation text, imports resolved
     default: Value | None = None
+    # keyword arguments of a Field/Body/Query(...) default or Annotated[...] metadata call
+    constraints: dict[str, Value] = {}
 
 
 class Function(Struct, omit_defaults=True):
@@ -107,6 +110,39 @@ class Assert(Struct, array_like=True, omit_defaults=True):
     number: float | None = None  # the numeric literal on either side, if any
 
 
+class ConstEntry(Struct, array_like=True, omit_defaults=True):
+    """A string-keyed entry of a dict literal (outside class bodies) whose value is a number:
+    ``{"confidence": 0.95}`` (what a hard-coded response field looks like)."""
+
+    key: str
+    value: float
+    line: int
+    scope: str
+
+
+class ClassField(Struct, array_like=True, omit_defaults=True):
+    """An annotated field in a class body (pydantic/dataclass/attrs schemas).
+
+    ``constraints``: keyword arguments of the ``Field(...)``/``conlist(...)`` call found in
+    the default, the annotation or ``Annotated[...]`` metadata.
+    """
+
+    cls: str
+    name: str
+    annotation: str | None
+    line: int
+    default: Value | None = None
+    constraints: dict[str, Value] = {}
+
+
+class Read(Struct, array_like=True, omit_defaults=True):
+    """A read of a request body attribute (``flask.request.json``, ``request.form``)."""
+
+    name: str
+    line: int
+    scope: str
+
+
 class PyFacts(Struct, omit_defaults=True):
     """What one Python module (or notebook) says, as far as checks care."""
 
@@ -120,6 +156,9 @@ class PyFacts(Struct, omit_defaults=True):
     asserts: list[Assert] = []
     has_main: bool = False
     main_line: int | None = None
+    const_entries: list[ConstEntry] = []
+    class_fields: list[ClassField] = []
+    reads: list[Read] = []
 
 
 class Requirement(Struct, array_like=True, omit_defaults=True):
@@ -174,6 +213,14 @@ class WorkflowFacts(Struct, omit_defaults=True):
     jobs: list[str] = []
     steps: list[Step] = []
     includes: list[str] = []  # GitLab `include:` local files
+
+
+class ProcessLine(Struct, array_like=True, omit_defaults=True):
+    """One process type of a Procfile: ``web: gunicorn app:app``."""
+
+    name: str
+    command: str
+    line: int
 
 
 class ParseError(Struct, array_like=True, omit_defaults=True):
@@ -250,3 +297,4 @@ class FileFacts(Struct, omit_defaults=True):
     yaml: YamlFacts | None = None  # manifests, alert rules, compose files
     script: ScriptFacts | None = None  # Makefile, tox.ini, shell scripts called by CI
     patterns: list[str] = []  # .dockerignore patterns
+    processes: list[ProcessLine] = []

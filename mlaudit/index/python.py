@@ -20,11 +20,14 @@ from mlaudit.index.facts import (
     Assign,
     Call,
     ClassDef,
+    ClassField,
+    ConstEntry,
     Decorator,
     Function,
     Import,
     Param,
     PyFacts,
+    Read,
     Value,
 )
 from mlaudit.index.modules import module_name
@@ -110,6 +113,7 @@ class _Extractor:
         self.guards: list[str] = []
         self.conditional = 0
         self.in_main = False
+        self.awaiting: cst.CSTNode | None = None
 
     # -- names -------------------------------------------------------------------------
     def resolve(self, dotted: str) -> str:
@@ -320,6 +324,11 @@ class _Extractor:
         for param in every:
             annotation = param.annotation.annotation if param.annotation else None
             default = self.value(param.default) if param.default is not None else None
+            constraints: dict[str, Value] = {}
+            if isinstance(param.default, cst.Call):
+                constraints.update(self.arguments(param.default.args)[1])
+            if isinstance(annotation, cst.Call):  # items: conlist(float, max_length=8)
+                constraints.update(self.arguments(annotation.args)[1])
             if isinstance(annotation, cst.Subscript) and (
                 self.qualified(annotation.value) or ""
             ).endswith("Annotated"):
@@ -328,13 +337,14 @@ class _Extractor:
                 for element in elements[1:]:
                     if isinstance(element, cst.Index) and isinstance(element.value, cst.Call):
                         default = self.value(element.value)
+                        constraints.update(self.arguments(element.value.args)[1])
                 first = elements[0] if elements else None
                 annotation_text = (
                     self.annotation(first.value) if isinstance(first, cst.Index) else None
                 )
             else:
                 annotation_text = self.annotation(annotation)
-            result.append(Param(param.name.value, annotation_text, default))
+            result.append(Param(param.name.value, annotation_text, default, constraints))
             if param.default is not None:
                 self.walk(param.default)
         return result
@@ -396,6 +406,7 @@ class _Extractor:
             fact.guard = self.guards[-1]
         fact.conditional = self.conditional > 0
         fact.in_main = self.in_main
+        fact.awaited = node is self.awaiting
         self.positions.start(node, _setter2(fact, "line", "col"))
         self.positions.end(node, _setter(fact, "end_line"))
         self.facts.calls.append(fact)
@@ -434,7 +445,62 @@ class _Extractor:
         self._assign(node, self._targets([t.target for t in node.targets]), node.value)
 
     def visit_ann_assign(self, node: cst.AnnAssign) -> None:
+        cls = self.class_stack[-1]
+        if cls is not None and isinstance(node.target, cst.Name):
+            self._class_field(node, cls, node.target.value)
         self._assign(node, self._targets([node.target]), node.value)
+
+    def _class_field(self, node: cst.AnnAssign, cls: str, name: str) -> None:
+        """A schema field: its annotation, default and any length constraints."""
+        constraints: dict[str, Value] = {}
+        annotation: cst.CSTNode = node.annotation.annotation
+        if isinstance(annotation, cst.Subscript) and (
+            self.qualified(annotation.value) or ""
+        ).endswith("Annotated"):
+            elements = [e.slice for e in annotation.slice]
+            for element in elements[1:]:
+                if isinstance(element, cst.Index) and isinstance(element.value, cst.Call):
+                    constraints.update(self.arguments(element.value.args)[1])
+            if elements and isinstance(elements[0], cst.Index):
+                annotation = elements[0].value
+        if isinstance(annotation, cst.Call):
+            constraints.update(self.arguments(annotation.args)[1])
+            text = (self.qualified(annotation.func) or "<expr>") + "()"
+        else:
+            text = self.annotation(annotation) or ""
+        default = self.value(node.value) if node.value is not None else None
+        if isinstance(node.value, cst.Call):
+            constraints.update(self.arguments(node.value.args)[1])
+        fact = ClassField(cls, name, text, 0, default, constraints)
+        self.positions.start(node, _setter(fact, "line"))
+        self.facts.class_fields.append(fact)
+
+    def visit_await(self, node: cst.Await) -> None:
+        saved = self.awaiting
+        self.awaiting = node.expression
+        self.walk(node.expression)
+        self.awaiting = saved
+
+    def visit_dict(self, node: cst.Dict) -> None:
+        # Module level too: a Streamlit script's top level is its request handler.
+        if self.functions or not self.class_stack[-1]:
+            for element in node.elements:
+                if not isinstance(element, cst.DictElement):
+                    continue
+                key = _string_value(element.key)
+                if key is None:
+                    continue
+                value = self.value(element.value)
+                if (
+                    value.kind == "const"
+                    and isinstance(value.value, (int, float))
+                    and not isinstance(value.value, bool)
+                ):
+                    fact = ConstEntry(key, float(value.value), 0, self.scope_name)
+                    self.positions.start(element, _setter(fact, "line"))
+                    self.facts.const_entries.append(fact)
+        for child in _children(node):
+            self.walk(child)
 
     def visit_reference(self, node: cst.Name | cst.Attribute) -> None:
         text = self.dotted(node)
@@ -442,6 +508,15 @@ class _Extractor:
             refs = self.functions[-1].model_refs
             if len(refs) < 20 and text not in refs:
                 refs.append(text)
+        if (
+            isinstance(node, cst.Attribute)
+            and text is not None
+            and node.attr.value in _BODY_ATTRS
+            and text.split(".")[-2:-1] in (["request"], ["req"])
+        ):
+            read = Read(self.resolve(text), 0, self.scope_name)
+            self.positions.start(node, _setter(read, "line"))
+            self.facts.reads.append(read)
         if isinstance(node, cst.Attribute) and not isinstance(node.value, cst.Name):
             self.walk(node.value)  # calls and subscripts inside the chain are facts too
 
@@ -523,6 +598,7 @@ class _Extractor:
 
 
 _KEPT_LOCAL_VALUES = (cst.Call, cst.Name, cst.Attribute, cst.SimpleString, cst.ConcatenatedString)
+_BODY_ATTRS = frozenset({"json", "form", "data", "values", "files", "get_json", "body"})
 
 _ORDERING: dict[type, str] = {
     cst.LessThan: "<",
@@ -577,6 +653,8 @@ _HANDLERS: dict[type, Any] = {
     cst.Attribute: _Extractor.visit_reference,
     cst.If: _Extractor.visit_if,
     cst.Try: _Extractor.visit_try,
+    cst.Await: _Extractor.visit_await,
+    cst.Dict: _Extractor.visit_dict,
     # Comments, strings and layout carry no facts: skip the subtrees cheaply.
     cst.SimpleString: lambda _self, _node: None,
     cst.FormattedString: lambda _self, _node: None,

@@ -39,6 +39,14 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML404", "log-calls"),
         ("ML407", "print-calls"),
         ("ML404", "observe-calls"),
+        ("SERVES", "inference-calls"),
+        ("ML203", "fit-methods"),
+        ("ML306", "body-reads"),
+        ("ML306", "validators"),
+        ("ML306", "validating-decorators"),
+        ("ML309", "field-validators"),
+        ("ML310", "offload-calls"),
+        ("ML305", "signal-calls"),
     }
 )
 # Vocabulary keys that are not call names (paths, CLI words, file names).
@@ -76,6 +84,15 @@ NOT_CALLS: frozenset[str] = frozenset(
         "version-words",
         "latency-words",
         "monitoring-modules",
+        "safe-loaders",
+        "raw-types",
+        "confidence-keys",
+        "bound-keywords",
+        "servers",
+        "draining-servers",
+        "draining-frameworks",
+        "shutdown-kwargs",
+        "debug-kwargs",
     }
 )
 _ROUTE_DECORATOR = re.compile(
@@ -92,7 +109,18 @@ _ROUTE_WORDS = (
     "register_blueprint",
     "add_url_rule",
     "add_api_route",
+    "bentoml",
+    "serve.deployment",
+    "kserve",
+    "litestar",
+    "RouteTableDef",
+    "router.add_",
+    "urlpatterns",
+    "gradio",
+    "streamlit",
+    "starlette.routing",
 )
+_LAMBDA_HANDLER = re.compile(r"def\s+\w+\s*\(\s*_?event\s*,\s*_?(?:context|ctx)\b")
 _MAIN = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.MULTILINE)
 _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]+)"
@@ -103,8 +131,10 @@ _IMPORT = re.compile(
 
 def is_routing(text: str) -> bool:
     """A web application, router or route decorator: request handlers live here."""
-    return any(word in text for word in _ROUTE_WORDS) or (
-        "@" in text and _ROUTE_DECORATOR.search(text) is not None
+    return (
+        any(word in text for word in _ROUTE_WORDS)
+        or ("@" in text and _ROUTE_DECORATOR.search(text) is not None)
+        or ("event" in text and _LAMBDA_HANDLER.search(text) is not None)
     )
 
 

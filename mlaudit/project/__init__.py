@@ -115,9 +115,15 @@ class Project:
         while queue:
             ref, chain = queue.popleft()
             function = self.symbols.function(ref)
-            if function is None:
+            if function is None and ref.qualname:
                 continue
-            for call in self._calls_with_dependencies(ref, function):
+            # qualname "" is a module's top level: a script rerun per request (Streamlit).
+            calls = (
+                self._calls_with_dependencies(ref, function)
+                if function is not None
+                else self.symbols.calls_in(ref)
+            )
+            for call in calls:
                 target = self.symbols.resolve_call(ref.path, call)
                 yield Reached(ref.path, call, chain, target)
                 next_ref = target.func if target is not None else None

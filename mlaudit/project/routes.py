@@ -82,6 +82,9 @@ class RouteBuilder:
                     routes.extend(self._from_decorator(path, function.qualname, deco))
             for call in info.facts.calls:
                 routes.extend(self._from_call(path, call))
+        from mlaudit.project.frameworks import FrameworkRoutes
+
+        routes.extend(FrameworkRoutes(self.symbols, self.paths).build())
         # The same blueprint registered on two apps (a factory and a module-level app)
         # gives identical rows: list each route once.
         unique = {(r.method, r.path, r.handler, r.file, r.line): r for r in routes}
@@ -264,6 +267,12 @@ class RouteBuilder:
             handler_value = call.kwargs.get("view_func") or (
                 call.args[2] if len(call.args) > 2 else None
             )
+        if (
+            handler_value is not None
+            and handler_value.kind == "call"
+            and str(handler_value.value).endswith(".as_view")
+        ):
+            return self._method_view(obj, call, path, route_path or "", handler_value)
         if handler_value is None or handler_value.kind != "name":
             return []
         target = self.symbols.resolve_call_name(path, call.scope, str(handler_value.value))
@@ -271,3 +280,21 @@ class RouteBuilder:
             return []
         methods = self._methods("route", call.kwargs, obj.framework)
         return self._route(obj, methods, route_path or "", target.func, path, call.line)
+
+    def _method_view(
+        self, obj: RouteObject, call: Call, path: str, route_path: str, view: Value
+    ) -> list[Route]:
+        """``add_url_rule(rule, view_func=PredictView.as_view("predict"))``: a Flask
+        MethodView, one row per HTTP method the class defines."""
+        cls_name = str(view.value).rsplit(".", 1)[0]
+        target = self.symbols.resolve_call_name(path, call.scope, cls_name)
+        if target is None or target.kind != "class" or target.path is None:
+            return []
+        rows: list[Route] = []
+        for verb in sorted(_HTTP_METHODS):
+            method = self.symbols.resolve_method(target.path, target.name, verb)
+            if method is not None and method.func is not None:
+                rows.extend(
+                    self._route(obj, [verb.upper()], route_path, method.func, path, call.line)
+                )
+        return rows

@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlaudit.catalog import load_traits_vocabulary
+from mlaudit.index.facts import Call
 from mlaudit.project.symbols import FuncRef, could_match, last_attr, match_any
 from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
 
 if TYPE_CHECKING:
-    from mlaudit.project import Project
+    from mlaudit.project import Project, Reached
 
 MAX_EVIDENCE = 3
 
@@ -43,6 +44,7 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
 
 def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     inference = set(vocab["inference-methods"])
+    inference_calls = vocab.get("inference-calls", ())
     loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
     evidence: list[Evidence] = []
     unused: list[Evidence] = []
@@ -52,9 +54,18 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
         for reached in project.walk_calls(start):
             if reached.target is not None and reached.target.kind in ("function", "class"):
                 continue  # the repository's own code: walked into, not a model call itself
-            name = project.call_name(reached.path, reached.call)
-            if last_attr(name) in inference or match_any(name, loaders):
+            name = runner_call(project.call_name(reached.path, reached.call))
+            if (
+                last_attr(name) in inference
+                or match_any(name, loaders)
+                or match_any(project.call_name(reached.path, reached.call), inference_calls)
+                or loaded_object(project, reached, loaders)
+            ):
                 hit = (reached, name)
+                break
+            passed = offloaded_inference(reached.call, inference)
+            if passed is not None:  # run_in_threadpool(model.predict, rows)
+                hit = (reached, passed)
                 break
         if hit is not None:
             reached, name = hit
@@ -75,6 +86,37 @@ def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     if evidence:
         return Trait("SERVES", True, evidence)
     return Trait("SERVES", False, unused)
+
+
+def loaded_object(project: Project, reached: Reached, loaders: tuple[str, ...]) -> bool:
+    """``TAGGER(x)`` where ``TAGGER = torch.jit.load(...)``: calling a loaded model."""
+    call = reached.call
+    if "." in call.name or call.imported or (reached.target and reached.target.kind != "external"):
+        return False
+    info = project.symbols.by_path[reached.path]
+    assign = info.variable(call.scope, call.name)
+    return (
+        assign is not None
+        and assign.value.kind == "call"
+        and match_any(str(assign.value.value), loaders) is not None
+    )
+
+
+def offloaded_inference(call: Call, inference: set[str]) -> str | None:
+    """An inference method passed by reference: ``run_in_threadpool(model.predict, x)``."""
+    for arg in call.args:
+        if arg.kind == "name" and last_attr(str(arg.value)) in inference:
+            return str(arg.value)
+    return None
+
+
+def runner_call(name: str) -> str:
+    """``runner.predict.run`` (BentoML runners), ``handle.predict.remote`` (Ray Serve):
+    the inference method the call dispatches to."""
+    for suffix in (".run", ".async_run", ".remote"):
+        if name.endswith(suffix) and name.count(".") >= 2:
+            return name[: -len(suffix)]
+    return name
 
 
 def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> Trait:
