@@ -34,6 +34,8 @@ class Finding:
     suppressed: bool = False
     suppression_kind: str | None = None  # "inSource" (a comment) or "external" (config)
     suppression_reason: str | None = None
+    cell: int | None = None  # notebooks: 0-based cell index (line is the .ipynb line)
+    cell_line: int | None = None  # notebooks: 1-based line within the cell
 
 
 @dataclass

@@ -12,10 +12,11 @@ from mlaudit.checks import load_checks, not_applicable
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
 from mlaudit.index.build import IndexBuilder, default_jobs, open_cache
+from mlaudit.index.facts import FileFacts
 from mlaudit.policy import apply_suppressions, ignore_reason, select_rules
 from mlaudit.project import Project
 from mlaudit.project.demand import demanded_modules
-from mlaudit.results import CheckResult, Outcome, ScanResult
+from mlaudit.results import CheckResult, Outcome, ScanResult, Trait
 from mlaudit.scoring import score
 from mlaudit.workspace import discover
 
@@ -74,6 +75,7 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
         )
         apply_suppressions(result, files, config)
         results.append(result)
+    _notebook_locations(results, list(project.traits.values()), files)
     fingerprint_findings(results, SourceLines(workspace.root))
     sections, overall = score(results)
     notes = list(workspace.notes)
@@ -91,6 +93,43 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
         files_scanned=len(files),
         notes=notes,
     )
+
+
+def _notebook_locations(
+    results: list[CheckResult], traits: list[Trait], files: dict[str, FileFacts]
+) -> None:
+    """Lines in notebooks are lines of their joined code cells until here: point findings
+    and evidence at the .ipynb text, and give findings the cell and the line in it."""
+    from mlaudit.index.notebook import locate
+
+    def mapped(path: str | None, line: int | None) -> tuple[int, int, int, int] | None:
+        facts = files.get(path) if path else None
+        if facts is None or facts.notebook is None or line is None:
+            return None
+        return locate(facts.notebook, line)
+
+    evidence = [e for t in traits for e in t.evidence]
+    for result in results:
+        evidence.extend(result.evidence)
+        if result.anchor is not None:
+            evidence.append(result.anchor)
+        for finding in result.findings:
+            where = mapped(finding.path, finding.line)
+            if where is None:
+                continue
+            cell, within, line, col = where
+            end = mapped(finding.path, finding.end_line or finding.line)
+            finding.cell, finding.cell_line = cell, within
+            finding.line, finding.col = line, col + finding.col - 1
+            finding.end_line = end[2] if end is not None and end[0] == cell else line
+    done: set[int] = set()
+    for item in evidence:
+        if id(item) in done:
+            continue
+        done.add(id(item))
+        where = mapped(item.path, item.line)
+        if where is not None:
+            item.line = where[2]
 
 
 def _anchor(outcome: Outcome):  # type: ignore[no-untyped-def]

@@ -64,7 +64,24 @@ def light_record(full: FileFacts, text: str) -> FileFacts:
         lines=full.lines,
         python=light_facts(full.path, text),
         suppressions=full.suppressions,
+        errors=full.errors,
+        notebook=full.notebook,
     )
+
+
+def _python_text(kind: str, data: bytes) -> str | None:
+    """The Python text triage reads: the file, or a notebook's joined code cells."""
+    if kind == "python":
+        return decode(data)
+    if kind == "notebook":
+        from mlaudit.index.extract import NOTEBOOK_MAX_BYTES
+        from mlaudit.index.notebook import notebook_code
+
+        if len(data) > NOTEBOOK_MAX_BYTES or b"\0" in data[:8192]:
+            return ""
+
+        return notebook_code(decode(data)).code
+    return None
 
 
 def _is_full(facts: FileFacts) -> bool:
@@ -100,21 +117,21 @@ class IndexBuilder:
             cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
+            text = _python_text(source.kind, data)
             light = (
-                source.kind == "python"
+                text is not None
                 and triage is not None
-                and not (
-                    triage.needs_full_pass(source.path, decode(data), is_test_path(source.path))
-                )
+                and not (triage.needs_full_pass(source.path, text, is_test_path(source.path)))
             )
             if light:
+                assert text is not None
                 self._data[source.path] = data
                 if cached is not None and not _is_full(cached):
                     self.facts[source.path] = cached
                 elif cached is not None:
                     # libcst already parsed it (an earlier scan needed it): no syntax check
                     # is owed, and the light record is a regular-expression pass.
-                    self.facts[source.path] = light_record(cached, decode(data))
+                    self.facts[source.path] = light_record(cached, text)
                 else:
                     todo.append((source.path, source.kind, data, False))
             elif source.path in self._full:

@@ -15,13 +15,16 @@ from mlaudit.workspace import SourceFile
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "2"
+FACTS_VERSION = "3"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
+# Notebooks carry their outputs (plots as base64): the code is a small part of the bytes.
+NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
     {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
+    | {"notebook", "pipfile", "environment", "gitattributes"}
 )
 
 
@@ -39,9 +42,10 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
     facts = FileFacts(path=path, kind=kind, digest=digest(data))
     if kind not in PARSED_KINDS:
         return facts
-    if len(data) > MAX_BYTES:
+    limit = NOTEBOOK_MAX_BYTES if kind == "notebook" else MAX_BYTES
+    if len(data) > limit:
         facts.errors.append(
-            ParseError(f"not parsed: {len(data):,} bytes is over the {MAX_BYTES:,}-byte budget")
+            ParseError(f"not parsed: {len(data):,} bytes is over the {limit:,}-byte budget")
         )
         return facts
     if b"\0" in data[:8192]:
@@ -49,6 +53,17 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
         return facts
     text = decode(data)
     facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    if kind == "notebook":
+        from mlaudit.index.notebook import notebook_code
+
+        notebook = notebook_code(text)
+        facts.errors.extend(notebook.errors)
+        if not notebook.map.cells:
+            _clamp_lines(facts)
+            return facts
+        facts.notebook = notebook.map
+        kind, text = "python", notebook.code
+        data = text.encode("utf-8")
     facts.suppressions = parse_suppressions(text)
     if kind == "python" and not full and _compiles(data):
         from mlaudit.index.triage import light_facts
@@ -56,7 +71,10 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
         facts.python = light_facts(path, text)
         return facts
     try:
+        before = len(facts.errors)
         _dispatch(facts, kind, data, text)
+        if facts.notebook is not None:
+            _notebook_error_lines(facts, before)
         _clamp_lines(facts)
     except RecursionError:
         facts.errors.append(ParseError("not parsed: nesting too deep for the parser"))
@@ -73,6 +91,19 @@ def _clamp_lines(facts: FileFacts) -> None:
     for error in facts.errors:
         if error.line > last:
             error.line, error.col = last, 1
+
+
+def _notebook_error_lines(facts: FileFacts, first: int) -> None:
+    """Errors of the joined code of a notebook point at the cell's line in the .ipynb."""
+    from mlaudit.index.notebook import locate
+
+    assert facts.notebook is not None
+    for error in facts.errors[first:]:
+        where = locate(facts.notebook, error.line)
+        if where is not None:
+            cell, within, line, _ = where
+            error.message = f"cell {cell}, line {within}: {error.message}"
+            error.line, error.col = line, 1
 
 
 def _compiles(data: bytes) -> bool:

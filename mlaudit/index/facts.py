@@ -192,6 +192,19 @@ class Suppression(Struct, array_like=True, omit_defaults=True):
     reason: str = ""
 
 
+class NotebookCell(Struct, array_like=True, omit_defaults=True):
+    """One code cell of a notebook: where its lines are in the joined code and the .ipynb."""
+
+    index: int  # 0-based index over all cells (markdown included)
+    start: int  # line of the cell's first line in the joined code
+    lines: list[int] = []  # per line of the cell: its line in the .ipynb JSON text
+    cols: list[int] = []  # per line of the cell: the column where it starts there
+
+
+class NotebookMap(Struct, omit_defaults=True):
+    cells: list[NotebookCell] = []
+
+
 class FileFacts(Struct, omit_defaults=True):
     """Everything the index knows about one file."""
 
@@ -206,3 +219,4 @@ class FileFacts(Struct, omit_defaults=True):
     text_hits: list[str] = []  # for prose/config files: vocabulary words found in the text
     errors: list[ParseError] = []
     suppressions: list[Suppression] = []
+    notebook: NotebookMap | None = None  # notebooks: python facts use joined-code lines

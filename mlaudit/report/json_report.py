@@ -15,7 +15,7 @@ def _evidence(item: Evidence) -> dict[str, Any]:
 
 
 def _finding(item: Finding) -> dict[str, Any]:
-    return {
+    result = {
         "path": item.path,
         "line": item.line,
         "column": item.col,
@@ -28,6 +28,10 @@ def _finding(item: Finding) -> dict[str, Any]:
         "suppression_kind": item.suppression_kind,
         "suppression_reason": item.suppression_reason,
     }
+    if item.cell is not None:
+        result["cell"] = item.cell
+        result["cell_line"] = item.cell_line
+    return result
 
 
 def _check(result: CheckResult) -> dict[str, Any]:

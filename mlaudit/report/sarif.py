@@ -103,6 +103,8 @@ def _finding_result(check: CheckResult, index: int, finding: Finding) -> dict[st
         ],
         "partialFingerprints": {"mlaudit/v1": finding.fingerprint},
     }
+    if finding.cell is not None:
+        result["properties"] = {"cell": finding.cell, "cellLine": finding.cell_line}
     if finding.suppressed:
         result["suppressions"] = [
             {
