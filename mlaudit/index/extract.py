@@ -138,6 +138,16 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
 
         facts.deps, errors = parse_pyproject(text)
         facts.errors.extend(errors)
+    elif kind == "environment":
+        from mlaudit.index.requirements import parse_environment
+
+        facts.deps, errors = parse_environment(text)
+        facts.errors.extend(errors)
+    elif kind == "pipfile":
+        from mlaudit.index.requirements import parse_pipfile
+
+        facts.deps, errors = parse_pipfile(text)
+        facts.errors.extend(errors)
     elif kind == "dockerfile":
         from mlaudit.index.dockerfile import parse_dockerfile
 
