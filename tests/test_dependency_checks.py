@@ -131,3 +131,107 @@ def test_ml104_setup_py_ranges_only_without_a_pinned_spec(make_repo):
     check = check_of(pinned, "ML104")
     assert check["verdict"] == "pass"
     assert any(e["path"] == "setup.py" for e in check["evidence"])
+
+
+# -- ML105 / ML106 -------------------------------------------------------------------------
+DOCKERFILE_BAD = """
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS build
+ENV TORCH_VERSION=2.3.1
+RUN pip install --upgrade pip setuptools wheel && \\
+    pip install -r requirements.txt && \\
+    pip install torch==${TORCH_VERSION} fastapi "uvicorn[standard]>=0.30" && pip install -e .
+FROM python
+FROM build
+FROM localhost:5000/team/img
+FROM ubuntu:latest
+RUN python -m pip install --no-cache-dir numpy==1.26.4 && \\
+    conda install -c conda-forge -y scipy=1.13 pandas
+"""
+
+
+def test_ml105_untagged_and_latest_images(make_repo):
+    report = scan_json(make_repo({"Dockerfile": DOCKERFILE_BAD}))
+    check = check_of(report, "ML105")
+    assert check["verdict"] == "fail"
+    # FROM python, the registry-port image without a tag, ubuntu:latest; not the ARG-resolved
+    # base nor the earlier stage `build`
+    assert found(report, "ML105") == [("Dockerfile", 7), ("Dockerfile", 9), ("Dockerfile", 10)]
+    assert "localhost:5000/team/img has no tag" in messages(report, "ML105")
+    assert "ubuntu uses :latest" in messages(report, "ML105")
+    assert any("python:3.11-slim" in e["message"] for e in check["evidence"])
+
+
+def test_ml105_tags_digests_and_scratch_pass(make_repo):
+    dockerfile = (
+        "FROM python:3.11.9-slim AS build\n"
+        f"FROM gcr.io/distroless/python3@sha256:{'0a' * 32}\n"
+        "FROM scratch\n"
+        "COPY --from=build /app /app\n"
+    )
+    check = check_of(scan_json(make_repo({"Dockerfile": dockerfile})), "ML105")
+    assert check["verdict"] == "pass"
+    assert check["findings"] == []
+    assert {e["line"] for e in check["evidence"]} == {1, 2}
+
+
+def test_ml105_arg_without_default_is_partial(make_repo):
+    check = check_of(scan_json(make_repo({"Dockerfile": "ARG IMAGE\nFROM ${IMAGE}\n"})), "ML105")
+    assert check["verdict"] == "partial"
+    assert check["location"] == {
+        "path": "Dockerfile",
+        "line": 2,
+        "message": check["evidence"][0]["message"],
+    }
+
+
+def test_ml106_unpinned_installs_in_run(make_repo):
+    report = scan_json(make_repo({"Dockerfile": DOCKERFILE_BAD}))
+    check = check_of(report, "ML106")
+    assert check["verdict"] == "fail"
+    assert found(report, "ML106") == [("Dockerfile", 4), ("Dockerfile", 4), ("Dockerfile", 11)]
+    text = messages(report, "ML106")
+    assert "'fastapi'" in text and "uvicorn[standard]>=0.30" in text and "'pandas'" in text
+    # pinned through ENV, tooling upgrades, -r and -e . are not findings
+    assert "torch" not in text and "setuptools" not in text and "scipy" not in text
+
+
+def test_ml106_pinned_installs_pass_with_evidence(make_repo):
+    dockerfile = """
+    FROM python:3.11-slim
+    RUN pip install --no-cache-dir -r requirements.txt
+    RUN uv pip install --system "numpy==1.26.4"
+    """
+    check = check_of(scan_json(make_repo({"Dockerfile": dockerfile})), "ML106")
+    assert check["verdict"] == "pass"
+    assert [e["line"] for e in check["evidence"]] == [2, 3]
+
+
+def test_ml106_no_installs_is_not_applicable(make_repo):
+    dockerfile = 'FROM python:3.11-slim\nCOPY app /app\nCMD ["python", "/app/main.py"]\n'
+    check = check_of(scan_json(make_repo({"Dockerfile": dockerfile})), "ML106")
+    assert check["verdict"] == "n/a"
+
+
+def test_package_installs_pure_function():
+    from mlaudit.index.installs import package_installs
+
+    def summary(command: str) -> list[tuple[str, bool, str]]:
+        return [(i.name, i.pinned, i.tool) for i in package_installs(command)]
+
+    assert summary("pip install numpy pandas==2.2.2") == [
+        ("numpy", False, "pip"),
+        ("pandas", True, "pip"),
+    ]
+    assert summary("python3 -m pip install -U pip && pip install -r req.txt -c c.txt") == []
+    assert summary("sudo pip3 install --index-url https://x.invalid/simple torch") == [
+        ("torch", False, "pip")
+    ]
+    assert summary("uv pip install --system 'ruff~=0.5'") == [("ruff", False, "uv")]
+    assert summary("mamba install -n base -c conda-forge numpy=1.26.4 scipy") == [
+        ("numpy", True, "conda"),
+        ("scipy", False, "conda"),
+    ]
+    assert summary("pip install ./dist/pkg-1.0-py3-none-any.whl . -e ../lib") == []
+    assert summary("echo pip install numpy") == []
+    assert summary("pip install $EXTRA") == []

@@ -1,0 +1,3 @@
+"""2xx: the data pipeline."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""1xx: evaluation of trained models."""
+
+from __future__ import annotations
