@@ -25,6 +25,7 @@ NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024
 PARSED_KINDS = frozenset(
     {"python", "requirements", "pyproject", "dockerfile", "github-workflow", "github-action"}
     | {"notebook", "pipfile", "environment", "gitattributes"}
+    | {"markdown", "yaml", "toml", "config"}
 )
 
 
@@ -70,6 +71,10 @@ def extract_bytes(path: str, kind: str, data: bytes, full: bool = True) -> FileF
 
         facts.python = light_facts(path, text)
         return facts
+    if kind in ("markdown", "yaml", "toml", "config"):
+        from mlaudit.index.text import text_facts
+
+        text_facts(facts, kind, text)
     try:
         before = len(facts.errors)
         _dispatch(facts, kind, data, text)
@@ -143,6 +148,10 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
 
         facts.deps, errors = parse_environment(text)
         facts.errors.extend(errors)
+    elif kind == "gitattributes":
+        from mlaudit.index.text import gitattributes_facts
+
+        gitattributes_facts(facts, text)
     elif kind == "pipfile":
         from mlaudit.index.requirements import parse_pipfile
 

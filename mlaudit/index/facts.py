@@ -205,6 +205,13 @@ class NotebookMap(Struct, omit_defaults=True):
     cells: list[NotebookCell] = []
 
 
+class TextHit(Struct, array_like=True, omit_defaults=True):
+    """A word or heading found in a prose or config file, with its line."""
+
+    text: str
+    line: int
+
+
 class FileFacts(Struct, omit_defaults=True):
     """Everything the index knows about one file."""
 
@@ -220,3 +227,7 @@ class FileFacts(Struct, omit_defaults=True):
     errors: list[ParseError] = []
     suppressions: list[Suppression] = []
     notebook: NotebookMap | None = None  # notebooks: python facts use joined-code lines
+    words: list[TextHit] = []  # prose/config files: catalog `text-words` found (lowercased)
+    headings: list[TextHit] = []  # markdown: heading texts (lowercased)
+    front_matter: list[str] = []  # markdown: keys of a YAML front matter block
+    lfs_patterns: list[TextHit] = []  # .gitattributes: patterns with filter=lfs

@@ -53,6 +53,15 @@ NOT_CALLS: frozenset[str] = frozenset(
         "ml-modules",
         "framework-health",
         "tracker-modules",
+        "validation-kwargs",
+        "held-out-words",
+        "score-methods",
+        "card-files",
+        "hugging-face-keys",
+        "section-training-data",
+        "section-intended-use",
+        "section-limitations",
+        "section-evaluation",
     }
 )
 _ROUTE_DECORATOR = re.compile(
