@@ -62,6 +62,8 @@ NOT_CALLS: frozenset[str] = frozenset(
         "section-intended-use",
         "section-limitations",
         "section-evaluation",
+        "validation-modules",
+        "machine-path-patterns",
     }
 )
 _ROUTE_DECORATOR = re.compile(
