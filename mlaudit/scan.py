@@ -81,6 +81,9 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     notes = list(workspace.notes)
     if cache is not None and cache.note:
         notes.append(cache.note)
+    history = project.__dict__.get("history")  # only when a check read it
+    if history is not None and history.note:
+        notes.append(f"git history: {history.note}")
     if not workspace.is_git:
         notes.append("not a git work tree: walked the directory with default excludes")
     return ScanResult(

@@ -207,3 +207,148 @@ def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
     return Outcome(
         "pass", f"{len(reads)} data read(s), none from a developer-machine path", evidence
     )
+
+
+# -- ML204 -------------------------------------------------------------------------------
+def _versioning(project: Project, rule: Rule) -> list[Evidence]:
+    """DVC files, git-lfs patterns covering data, Delta Lake/lakeFS, pinned dataset revisions."""
+    evidence: list[Evidence] = []
+    for facts in project.files_of("dvc"):
+        evidence.append(Evidence(f"{facts.path}: data versioned with DVC", facts.path, 1))
+        break
+    dvc_config = next((p for p in project.files if p.startswith(".dvc/")), None)
+    if dvc_config is not None and not evidence:
+        evidence.append(Evidence("DVC is set up (.dvc/)", dvc_config, 1))
+    for facts in project.files_of("gitattributes"):
+        for pattern in facts.lfs_patterns:
+            if _lfs_covers_data(pattern.text):
+                evidence.append(
+                    Evidence(
+                        f"git-lfs tracks {pattern.text} in {facts.path}", facts.path, pattern.line
+                    )
+                )
+                break
+    modules = rule.vocab("versioning-modules")
+    revision_calls = rule.vocab("revision-calls")
+    for info in project.modules():
+        for imp in info.facts.imports:
+            if imp.module.split(".")[0] in modules:
+                evidence.append(Evidence(f"imports {imp.module}", info.path, imp.line))
+                break
+        for call in info.facts.calls:
+            name = project.call_name(info.path, call)
+            if match_any(name, revision_calls) and any(
+                k in call.kwargs for k in ("revision", "rev", "version", "commit_hash")
+            ):
+                evidence.append(Evidence(f"{name}() pins a dataset revision", info.path, call.line))
+                break
+            if name.endswith(".format") and any(
+                a.kind == "const" and a.value in ("delta", "iceberg", "hudi") for a in call.args
+            ):
+                evidence.append(
+                    Evidence(
+                        f"{name}({call.args[0].value!r}): a versioned table format",
+                        info.path,
+                        call.line,
+                    )
+                )
+                break
+    return evidence
+
+
+def _lfs_covers_data(pattern: str) -> bool:
+    from mlaudit.index.history import is_data_path
+
+    probe = pattern.replace("**", "data/x").replace("*", "x").rstrip("/")
+    return (
+        is_data_path(probe)
+        or is_data_path(probe + "/x.csv")
+        or any(part in ("data", "datasets", "dataset") for part in probe.split("/")[:-1])
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _anchor_file(project: Project) -> str | None:
+    for candidate in (".gitattributes", ".gitignore", "dvc.yaml", "README.md", "readme.md"):
+        if candidate in project.files:
+            return candidate
+    trains = project.traits.get("TRAINS")
+    if trains and trains.evidence and trains.evidence[0].path:
+        return trains.evidence[0].path
+    return next(iter(sorted(project.files)), None)
+
+
+@check("ML204")
+def no_data_versioning(project: Project, rule: Rule) -> Outcome:
+    """Data versioned (DVC, git-lfs, Delta/lakeFS, pinned revisions); large data files
+    in git history are findings."""
+    versioning = _versioning(project, rule)
+    history = project.history
+    anchor_path = _anchor_file(project)
+    findings: list[Finding] = []
+    where = "in git history" if history.source == "git" else "in the working tree"
+    for data in history.large:
+        if data.in_tree:
+            path, line = data.path, 1
+        elif anchor_path is not None:
+            path, line = anchor_path, 1
+        else:
+            continue
+        commit = f" in commit {data.added_in[:12]}" if data.added_in else ""
+        gone = (
+            f", deleted in {data.deleted_in[:12]} but still in the history"
+            if data.deleted_in and not data.in_tree
+            else ""
+        )
+        findings.append(
+            Finding(
+                rule.code,
+                path,
+                line,
+                f"{data.path} ({_megabytes(data.size)}) committed{commit}{gone}: version data "
+                "with DVC or git-lfs instead of committing it",
+                symbol=data.path,
+            )
+        )
+    note = f" ({history.note})" if history.note else ""
+    reads = _readers(project)
+    if findings:
+        return Outcome(
+            "fail",
+            f"{len(findings)} data file(s) of 1 MB or more {where}{note}",
+            versioning[:MAX_EVIDENCE],
+            findings,
+            anchor=Evidence("data versioning belongs here", anchor_path, 1)
+            if anchor_path
+            else None,
+        )
+    if versioning:
+        return Outcome("pass", f"data is versioned{note}", versioning[:MAX_EVIDENCE])
+    if history.small:
+        small = history.small[0]
+        return Outcome(
+            "partial",
+            f"only small data files ({len(history.small)}, under 1 MB) are committed to git and "
+            f"nothing versions data{note}",
+            [
+                Evidence(f"{d.path} ({d.size:,} bytes) is committed", d.path, 1)
+                for d in history.small[:MAX_EVIDENCE]
+            ],
+            anchor=Evidence(f"{small.path} is committed", small.path, 1),
+        )
+    if reads:
+        first = reads[0]
+        anchor = Evidence(
+            f"{first.name}() reads data no versioning tool tracks", first.path, first.call.line
+        )
+        return Outcome(
+            "fail",
+            "data is read from unversioned sources: no DVC, git-lfs, Delta Lake/lakeFS or "
+            f"pinned dataset revision{note}",
+            [anchor],
+            anchor=anchor,
+        )
+    return Outcome("n/a", f"no dataset is read and no data file is committed{note}")

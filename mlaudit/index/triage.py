@@ -64,6 +64,7 @@ NOT_CALLS: frozenset[str] = frozenset(
         "section-evaluation",
         "validation-modules",
         "machine-path-patterns",
+        "versioning-modules",
     }
 )
 _ROUTE_DECORATOR = re.compile(
