@@ -31,13 +31,14 @@ def check(code: str) -> Callable[[CheckFunction], CheckFunction]:
 
 def load_checks() -> dict[str, CheckFunction]:
     """Import every check module so that their registrations run."""
-    from mlaudit.checks import (  # noqa: F401  # noqa: F401
+    from mlaudit.checks import (  # noqa: F401
         build_pinning,
         cicd,
         data,
         evaluation,
         model_development,
         serving,
+        skew,
         tool,
     )
 

@@ -66,6 +66,10 @@ class Function(Struct, omit_defaults=True):
     globals: list[str] = []
     returns: str | None = None
     model_refs: list[str] = []  # names read in the body that mention a model ("app.state.model")
+    # Structural hash of a small body (node types, literals, imported names; local names
+    # normalised by first use): equal shapes are the same code under other names.
+    shape: str | None = None
+    shape_size: int = 0  # tokens hashed into ``shape``
 
 
 class ClassDef(Struct, omit_defaults=True):

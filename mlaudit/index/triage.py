@@ -65,6 +65,8 @@ NOT_CALLS: frozenset[str] = frozenset(
         "validation-modules",
         "machine-path-patterns",
         "versioning-modules",
+        "feature-function-names",
+        "feature-store-modules",
     }
 )
 _ROUTE_DECORATOR = re.compile(
