@@ -112,6 +112,7 @@ def test_ml108_in_a_notebook_reports_the_cell(make_repo):
     assert check["verdict"] == "fail"
     (finding,) = check["findings"]
     assert (finding["cell"], finding["cell_line"]) == (3, 1)
+    assert "clf was fit on at cell 1, line 2" in finding["message"]
 
 
 def test_ml109_baseline_in_code_or_docs(make_repo):

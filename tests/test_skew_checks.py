@@ -84,7 +84,7 @@ def test_ml202_serving_copy_of_training_transformation_fails(make_repo):
     (finding,) = check["findings"]
     assert (finding["path"], finding["line"]) == ("app/main.py", 16)
     assert "prepare() (reached from POST /v1/predict)" in finding["message"]
-    assert "build_features() of training/features.py:4" in finding["message"]
+    assert "build_features() of training/features.py (line 4)" in finding["message"]
 
 
 def test_ml202_triage_keeps_the_finding(make_repo):

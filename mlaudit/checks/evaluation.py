@@ -223,7 +223,8 @@ def evaluated_on_training_data(project: Project, rule: Rule) -> Outcome:
                         call.line,
                         f"{project.call_name(info.path, call)}() scores on "
                         f"{', '.join(fit.data)}, the data "
-                        f"{_label(fit)} was fit on at line {fit.call.line}, and this flow "
+                        f"{_label(fit)} was fit on at "
+                        f"{project.where(info.path, fit.call.line)}, and this flow "
                         "evaluates on nothing else: the metric says how well it memorised",
                         col=call.col,
                         end_line=call.end_line,
@@ -249,11 +250,11 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
         return next((w for w in words if w in lower), None)
 
     for info in project.modules():
-        for call in info.facts.calls:
-            name = project.call_name(info.path, call)
-            if match_any(name, calls):
-                yield Evidence(f"{name}() is a baseline model", info.path, call.line)
-                break
+        named = [(call, project.call_name(info.path, call)) for call in info.facts.calls]
+        model = next(((c, n) for c, n in named if match_any(n, calls)), None)
+        if model is not None:
+            yield Evidence(f"{model[1]}() is a baseline model", info.path, model[0].line)
+        for call, name in named:
             word = has_word(name) or next(
                 (
                     has_word(str(v.value))
@@ -262,7 +263,7 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
                 ),
                 None,
             )
-            if word is not None:
+            if word is not None and model is None:
                 yield Evidence(f"{name}() mentions a {word}", info.path, call.line)
                 break
         for function in info.facts.functions:

@@ -120,7 +120,8 @@ def training_serving_skew(project: Project, rule: Rule) -> Outcome:
                     ref.path,
                     function.line,
                     f"{ref.qualname}() (reached from {route}) re-implements "
-                    f"{twin.qualname}() of {twin.path}:{twin_function.line}, which training "
+                    f"{twin.qualname}() of {twin.path} "
+                    f"({project.where(twin.path, twin_function.line)}), which training "
                     "uses: the same transformation in two places drifts apart; import the "
                     "training function or persist it with the model",
                     end_line=function.end_line,

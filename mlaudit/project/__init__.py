@@ -172,5 +172,17 @@ class Project:
 
         return read_history(self.root, [f.path for f in self.workspace.files])
 
+    def where(self, path: str, line: int) -> str:
+        """``line 12``, or ``cell 3, line 2`` in a notebook (whose facts use joined-code
+        lines): for messages that name another place in a file."""
+        facts = self.files.get(path)
+        if facts is not None and facts.notebook is not None:
+            from mlaudit.index.notebook import locate
+
+            found = locate(facts.notebook, line)
+            if found is not None:
+                return f"cell {found[0]}, line {found[1]}"
+        return f"line {line}"
+
     def evidence_at(self, path: str, line: int, message: str) -> Evidence:
         return Evidence(message=message, path=path, line=line)
