@@ -239,7 +239,8 @@ class _Extractor:
     def shape_token(self, node: cst.CSTNode) -> None:
         shape = self.shape
         assert shape is not None
-        if len(shape) > MAX_SHAPE_TOKENS:
+        if len(shape) >= MAX_SHAPE_TOKENS:
+            self.shape = None  # too big to be a small transformation: stop collecting
             return
         kind = type(node)
         if kind is cst.Name:
@@ -397,11 +398,12 @@ class _Extractor:
             self.walk_all(statements)
         else:
             self.walk(body)
-        if MIN_SHAPE_TOKENS <= len(self.shape) <= MAX_SHAPE_TOKENS:
+        tokens = self.shape
+        if tokens is not None and MIN_SHAPE_TOKENS <= len(tokens) < MAX_SHAPE_TOKENS:
             fact.shape = hashlib.blake2b(
-                "\x1f".join(self.shape).encode("utf-8", "replace"), digest_size=8
+                "\x1f".join(tokens).encode("utf-8", "replace"), digest_size=8
             ).hexdigest()
-            fact.shape_size = len(self.shape)
+            fact.shape_size = len(tokens)
         self.shape, self.shape_names = saved_shape
         if self.shape is not None:
             self.shape.append("FunctionDef")
