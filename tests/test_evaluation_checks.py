@@ -196,3 +196,19 @@ def test_ml110_hugging_face_card(make_repo):
 def test_ml110_not_applicable_without_training_or_serving(make_repo):
     check = check_of(scan_json(make_repo({"lib.py": "x = 1\n"})), "ML110")
     assert check["verdict"] == "n/a"
+
+
+def test_ml108_cross_validation_folds_are_not_training_data(make_repo):
+    code = """
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import KFold
+
+
+    def cv(X, y):
+        model = Ridge()
+        for train_idx, test_idx in KFold(n_splits=5).split(X):
+            model.fit(X[train_idx], y[train_idx])
+            print(model.score(X[test_idx], y[test_idx]))
+    """
+    check = check_of(scan_json(make_repo({"cv.py": code})), "ML108")
+    assert check["findings"] == []

@@ -121,7 +121,10 @@ def _flows(info: ModuleInfo, project: Project, rule: Rule) -> Iterator[_Flow]:
         name = call.name
         receiver = _receiver(name, "fit")
         if receiver is not None and call.args:
-            data = [n for v in call.args[:2] for n in _names_in(v) if v.kind == "name"]
+            # plain variables only: `X[train_idx]` and `X[test_idx]` read different rows
+            data = [
+                n for v in call.args[:2] for n in _names_in(v) if v.kind == "name" and _plain(n)
+            ]
             if data:
                 flow.fits.append(_Fit(call, {receiver, *bound.get(index, [])}, data))
             continue
@@ -147,7 +150,7 @@ def _score_data(flow: _Flow, call: Call, kind: str) -> tuple[str | None, set[str
     if kind == "method":
         receiver = call.name.rsplit(".", 1)[0]
         names = {
-            str(v.value) if v.kind == "name" and isinstance(v.value, str) else "<expr>"
+            str(v.value) if v.kind == "name" and _plain(str(v.value)) else "<expr>"
             for v in call.args[:2]
         }
         return receiver, names
@@ -163,12 +166,18 @@ def _score_data(flow: _Flow, call: Call, kind: str) -> tuple[str | None, set[str
         if candidate.kind == "call" and _is_prediction(candidate):
             assert isinstance(candidate.value, str)
             estimator = candidate.value.rsplit(".", 1)[0]
-            data.update(i for i in candidate.items or [] if isinstance(i, str))
+            items = candidate.items or [None]
+            data.update(i if isinstance(i, str) and _plain(i) else "<expr>" for i in items)
         elif candidate.kind == "name" and isinstance(candidate.value, str):
-            data.add(candidate.value)
+            data.add(candidate.value if _plain(candidate.value) else "<expr>")
         else:
             data.add("<expr>")  # an expression mlaudit cannot follow: not the training data
     return estimator, data
+
+
+def _plain(name: str) -> bool:
+    """A plain variable (``X``, ``self.X``), not a subscript or call result."""
+    return "[" not in name and "(" not in name
 
 
 def _is_prediction(value: Value) -> bool:

@@ -146,7 +146,8 @@ def _from_git(root: Path, top: Path, paths: list[str]) -> History:
             if not path.startswith(prefix) or not is_data_path(path):
                 continue
             by_path[path] = max(blob_size, by_path.get(path, 0))
-    tracked = {p for p in paths}
+    listed = _git(root, "ls-files", "-z", "--cached", "--", ".").decode("utf-8", "replace")
+    tracked = {p for p in listed.split("\0") if p} & set(paths)
     if by_path:
         # 3. When they were added and deleted: one path-limited log.
         events = _events(root, sorted(by_path))
