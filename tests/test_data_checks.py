@@ -324,3 +324,31 @@ def test_ml204_shallow_clone_degrades_with_a_note(make_repo, tmp_path):
     assert "shallow clone" in check["reason"]
     assert check["findings"] == []  # the deleted file is not in a depth-1 clone's tree
     assert any("shallow clone" in n for n in report["notes"])
+
+
+def test_ml205_config_path_passed_to_a_reader(make_repo):
+    repo = make_repo(
+        {
+            "config.yaml": """
+            data:
+              train_path: /home/anna/data/train.csv
+              report_path: /home/anna/reports
+            """,
+            "train.py": """
+            import pandas as pd
+            from sklearn.linear_model import Ridge
+
+
+            def main(cfg):
+                frame = pd.read_csv(cfg.data.train_path)
+                frame.to_csv(cfg.data.report_path)
+                Ridge().fit(frame[["a"]], frame["y"])
+            """,
+        }
+    )
+    report = scan_json(repo)
+    check = check_of(report, "ML205")
+    assert check["verdict"] == "fail"
+    (finding,) = check["findings"]
+    assert (finding["path"], finding["line"]) == ("train.py", 6)
+    assert "'/home/anna/data/train.csv' (from config.yaml:2)" in finding["message"]

@@ -157,6 +157,16 @@ def _strings(value: Value, info: ModuleInfo, scope: str) -> list[str]:
     return []
 
 
+def _config_key(value: Value) -> str | None:
+    """The config key an argument reads: ``cfg.data_path`` or ``cfg["data_path"]``."""
+    if value.kind != "name" or not isinstance(value.value, str):
+        return None
+    text = value.value
+    if text.endswith("]"):
+        return None  # the subscript key is not kept by the index
+    return text.rsplit(".", 1)[-1] if "." in text else None
+
+
 @check("ML205")
 def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
     """A data reader given a developer-machine path (/home, /Users, C:\\, Colab drive)."""
@@ -166,6 +176,11 @@ def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
         return Outcome("n/a", "no data reader or dataset loader is called")
     findings: list[Finding] = []
     evidence: list[Evidence] = []
+    configured: dict[str, tuple[str, int, str]] = {}  # config key -> (file, line, path)
+    for facts in project.files_of("yaml", "toml", "config"):
+        for hit in facts.machine_paths:
+            setting, _, location = hit.text.partition("=")
+            configured.setdefault(setting, (facts.path, hit.line, location))
     for read in reads:
         info = project.symbols.by_path[read.path]
         values = list(read.call.args[:1]) + [
@@ -179,6 +194,15 @@ def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
                     break
             if literal:
                 break
+        via = None
+        if literal is None and configured:
+            # `pd.read_csv(cfg.data_path)` with `data_path: /home/...` in a config file
+            for value in values:
+                key = _config_key(value)
+                if key is not None and key in configured:
+                    via = configured[key]
+                    literal = via[2]
+                    break
         if literal is None:
             if len(evidence) < MAX_EVIDENCE:
                 evidence.append(
@@ -187,12 +211,13 @@ def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
                     )
                 )
             continue
+        source = f" (from {via[0]}:{via[1]})" if via else ""
         findings.append(
             Finding(
                 rule.code,
                 read.path,
                 read.call.line,
-                f"{read.name}() reads {literal!r}, a path on one developer's machine: the "
+                f"{read.name}() reads {literal!r}{source}, a path on one developer's machine: the "
                 "code runs nowhere else; take the path from config, an argument or a "
                 "versioned dataset",
                 col=read.call.col,

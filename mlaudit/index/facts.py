@@ -235,3 +235,4 @@ class FileFacts(Struct, omit_defaults=True):
     headings: list[TextHit] = []  # markdown: heading texts (lowercased)
     front_matter: list[str] = []  # markdown: keys of a YAML front matter block
     lfs_patterns: list[TextHit] = []  # .gitattributes: patterns with filter=lfs
+    machine_paths: list[TextHit] = []  # config files: "key=value" of developer-machine paths

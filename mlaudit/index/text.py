@@ -35,6 +35,23 @@ def _words_regex() -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
 
 
+@functools.lru_cache(maxsize=1)
+def _machine_path_regex() -> re.Pattern[str] | None:
+    """``key: /home/...`` (YAML) or ``key = "/Users/..."`` (TOML, INI) for ML205."""
+    from mlaudit.catalog import load_catalog
+
+    rule = load_catalog().get("ML205")
+    patterns = [p.lstrip("^") for p in rule.vocab("machine-path-patterns")] if rule else []
+    if not patterns:
+        return None
+    return re.compile(
+        r"^[ \t]*-?[ \t]*[\"']?(?P<key>[\w.-]+)[\"']?[ \t]*[:=][ \t]*[\"']?(?P<value>(?:"
+        + "|".join(patterns)
+        + r")[^\"'\n#]*)",
+        re.MULTILINE,
+    )
+
+
 def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
@@ -53,6 +70,15 @@ def text_facts(facts: FileFacts, kind: str, text: str) -> None:
             if len(facts.words) >= MAX_WORD_HITS:
                 break
     if kind != "markdown":
+        paths = _machine_path_regex()
+        if paths is not None and ("/" in text or "\\" in text):
+            for match in paths.finditer(text):
+                value = match.group("value").strip()
+                facts.machine_paths.append(
+                    TextHit(f"{match.group('key')}={value}", _line(text, match.start("key")))
+                )
+                if len(facts.machine_paths) >= MAX_WORD_HITS:
+                    break
         return
     body_start = 0
     if text.startswith("---"):
