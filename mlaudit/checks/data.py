@@ -30,8 +30,13 @@ def _readers(project: Project, extra: tuple[str, ...] = ()) -> list[_Read]:
     for info in project.modules():
         for call in info.facts.calls:
             name = project.call_name(info.path, call)
-            if match_any(name, patterns):
-                reads.append(_Read(info.path, call, name))
+            pattern = match_any(name, patterns)
+            if pattern is None:
+                continue
+            star = pattern.find("*")
+            if star >= 0 and "(" in name[star:] and "(" not in pattern[star:]:
+                continue  # `pandas.read_*` is not `pandas.read_csv().to_csv`
+            reads.append(_Read(info.path, call, name))
     return reads
 
 
