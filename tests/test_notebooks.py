@@ -183,3 +183,15 @@ def test_broken_notebooks_are_ml901_and_the_scan_goes_on(make_repo):
 def test_notebook_in_tests_dir_yields_no_production_findings(make_repo):
     repo = make_repo({"tests/scratch.ipynb": TRAIN_NB, "train.py": "print('hi')\n"})
     assert check_of(scan_json(repo), "ML102")["findings"] == []
+
+
+def test_warm_cache_gives_the_same_report(make_repo, tmp_path):
+    plain = notebook(("code", lines("import helpers\n%time helpers.report()\nprint(1)\n")))
+    repo = make_repo({"train.ipynb": TRAIN_NB, "notes.ipynb": plain, "helpers.py": "x = 1\n"})
+    cache = tmp_path / "cache"
+    args = ("scan", repo, "-f", "json", "--cache-dir", cache)
+    cold, warm = run_cli(*args), run_cli(*args)
+    assert cold.code == warm.code == 1
+    assert cold.stdout == warm.stdout
+    full = run_cli(*args, env={"MLAUDIT_FULL_PASS": "1"})
+    assert full.stdout == cold.stdout

@@ -25,8 +25,12 @@ class _Read:
 
 def _readers(project: Project, extra: tuple[str, ...] = ()) -> list[_Read]:
     """Every data read in production code and notebooks, in path order."""
+    memo: dict[tuple[str, ...], list[_Read]] = project.__dict__.setdefault("_ml2_readers", {})
+    if extra in memo:
+        return memo[extra]
     patterns = load_traits_vocabulary()["INGESTS"]["readers"] + extra
-    reads = []
+    reads: list[_Read] = []
+    memo[extra] = reads
     for info in project.modules():
         for call in info.facts.calls:
             name = project.call_name(info.path, call)
@@ -55,10 +59,11 @@ def no_data_validation(project: Project, rule: Rule) -> Outcome:
     ingesting = {r.path for r in reads}
     route_files = {r.handler_path for r in project.routes} | {r.file for r in project.routes}
     evidence: list[Evidence] = []
+    near = ingesting | _imported_by(project, ingesting)
     for info in project.modules():
         if info.path in route_files:
             continue  # request schemas validate requests, not training data
-        near_data = info.path in ingesting or _imported_by(project, info, ingesting)
+        near_data = info.path in near
         for imp in info.facts.imports:
             if imp.module.split(".")[0] in libraries:
                 evidence.append(
@@ -117,18 +122,22 @@ def no_data_validation(project: Project, rule: Rule) -> Outcome:
     )
 
 
-def _imported_by(project: Project, info: ModuleInfo, paths: set[str]) -> bool:
-    """Whether a module that reads data imports this one."""
-    for path in paths:
+def _imported_by(project: Project, paths: set[str]) -> set[str]:
+    """Project modules that the modules at ``paths`` import."""
+    found: set[str] = set()
+    for path in sorted(paths):
         other = project.symbols.by_path.get(path)
         if other is None:
             continue
         for imp in other.facts.imports:
             target = f"{imp.module}.{imp.name}" if imp.name else imp.module
-            found = project.symbols.defining_module(target, path)
-            if found == info.path or project.symbols.find_module(imp.module, path) == info.path:
-                return True
-    return False
+            for module in (
+                project.symbols.defining_module(target, path),
+                project.symbols.find_module(imp.module, path),
+            ):
+                if module is not None:
+                    found.add(module)
+    return found
 
 
 # -- ML205 -------------------------------------------------------------------------------

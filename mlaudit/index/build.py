@@ -75,13 +75,22 @@ def _python_text(kind: str, data: bytes) -> str | None:
         return decode(data)
     if kind == "notebook":
         from mlaudit.index.extract import NOTEBOOK_MAX_BYTES
-        from mlaudit.index.notebook import notebook_code
+        from mlaudit.index.notebook import triage_text
 
         if len(data) > NOTEBOOK_MAX_BYTES or b"\0" in data[:8192]:
             return ""
 
-        return notebook_code(decode(data)).code
+        return triage_text(decode(data))
     return None
+
+
+def _light_text(kind: str, data: bytes, text: str) -> str:
+    """The text a light record reads: for a notebook, the joined code its lines refer to."""
+    if kind != "notebook":
+        return text
+    from mlaudit.index.notebook import notebook_code
+
+    return notebook_code(decode(data)).code
 
 
 def _is_full(facts: FileFacts) -> bool:
@@ -131,7 +140,9 @@ class IndexBuilder:
                 elif cached is not None:
                     # libcst already parsed it (an earlier scan needed it): no syntax check
                     # is owed, and the light record is a regular-expression pass.
-                    self.facts[source.path] = light_record(cached, text)
+                    self.facts[source.path] = light_record(
+                        cached, _light_text(source.kind, data, text)
+                    )
                 else:
                     todo.append((source.path, source.kind, data, False))
             elif source.path in self._full:

@@ -258,6 +258,27 @@ def notebook_code(text: str) -> NotebookCode:
     return result
 
 
+def triage_text(text: str) -> str:
+    """The code cells' text, quickly (no positions, no syntax check): what triage reads."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return ""
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        return ""
+    parts: list[str] = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if isinstance(source, str):
+            parts.extend(neutralise(line) for line in source.split("\n"))
+    return "\n".join(parts) + "\n"
+
+
 def locate(mapping: NotebookMap, line: int) -> tuple[int, int, int, int] | None:
     """(cell index, line in the cell, line in the .ipynb, column offset) of a code line."""
     for cell in mapping.cells:
