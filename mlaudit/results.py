@@ -36,6 +36,8 @@ class Finding:
     suppression_reason: str | None = None
     baselined: bool = False  # accepted by --baseline: suppressed with the reason "baseline"
     in_diff: bool | None = None  # --diff-base: on a line changed since the base (None: no diff)
+    cell: int | None = None  # notebooks: 0-based cell index (line is the .ipynb line)
+    cell_line: int | None = None  # notebooks: 1-based line within the cell
 
 
 @dataclass

@@ -14,10 +14,11 @@ from mlaudit.checks import load_checks, not_applicable
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
 from mlaudit.index.build import IndexBuilder, default_jobs, open_cache
+from mlaudit.index.facts import FileFacts
 from mlaudit.policy import apply_suppressions, ignore_reason, select_rules
 from mlaudit.project import Project
 from mlaudit.project.demand import Demand
-from mlaudit.results import CheckResult, Outcome, ScanResult
+from mlaudit.results import CheckResult, Outcome, ScanResult, Trait
 from mlaudit.scoring import score
 from mlaudit.workspace import SourceFile, Workspace, classify, discover
 
@@ -97,6 +98,7 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
         if not options.no_ignores:
             apply_suppressions(result, files, config)
         results.append(result)
+    _notebook_locations(results, list(project.traits.values()), files)
     fingerprint_findings(results, SourceLines(workspace.root))
     if options.paths is not None:
         results = restrict_to_paths(results, options.paths)
@@ -108,6 +110,9 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     notes = list(workspace.notes)
     if cache is not None and cache.note:
         notes.append(cache.note)
+    history = project.__dict__.get("history")  # only when a check read it
+    if history is not None and history.note:
+        notes.append(f"git history: {history.note}")
     if not workspace.is_git:
         notes.append("not a git work tree: walked the directory with default excludes")
     if options.no_ignores:
@@ -182,6 +187,43 @@ def restrict_to_paths(results: list[CheckResult], paths: list[str]) -> list[Chec
             result.reason = "no open finding in the checked files"
         kept.append(result)
     return kept
+
+
+def _notebook_locations(
+    results: list[CheckResult], traits: list[Trait], files: dict[str, FileFacts]
+) -> None:
+    """Lines in notebooks are lines of their joined code cells until here: point findings
+    and evidence at the .ipynb text, and give findings the cell and the line in it."""
+    from mlaudit.index.notebook import locate
+
+    def mapped(path: str | None, line: int | None) -> tuple[int, int, int, int] | None:
+        facts = files.get(path) if path else None
+        if facts is None or facts.notebook is None or line is None:
+            return None
+        return locate(facts.notebook, line)
+
+    evidence = [e for t in traits for e in t.evidence]
+    for result in results:
+        evidence.extend(result.evidence)
+        if result.anchor is not None:
+            evidence.append(result.anchor)
+        for finding in result.findings:
+            where = mapped(finding.path, finding.line)
+            if where is None:
+                continue
+            cell, within, line, col = where
+            end = mapped(finding.path, finding.end_line or finding.line)
+            finding.cell, finding.cell_line = cell, within
+            finding.line, finding.col = line, col + finding.col - 1
+            finding.end_line = end[2] if end is not None and end[0] == cell else line
+    done: set[int] = set()
+    for item in evidence:
+        if id(item) in done:
+            continue
+        done.add(id(item))
+        where = mapped(item.path, item.line)
+        if where is not None:
+            item.line = where[2]
 
 
 def _anchor(outcome: Outcome):  # type: ignore[no-untyped-def]

@@ -32,15 +32,19 @@ def check(code: str) -> Callable[[CheckFunction], CheckFunction]:
 def load_checks() -> dict[str, CheckFunction]:
     """Import every check module so that their registrations run."""
     from mlaudit.checks import (  # noqa: F401
+        build_pinning,
         cicd,
         container,
+        data,
         deployment,
+        evaluation,
         model_development,
         monitoring,
         serving,
         serving_api,
         serving_models,
         serving_runtime,
+        skew,
         tool,
     )
 

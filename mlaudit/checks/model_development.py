@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as PackagingRequirement
+
 from mlaudit.catalog import Rule, load_traits_vocabulary
 from mlaudit.checks import check
 from mlaudit.index.facts import Call, FileFacts
+from mlaudit.index.requirements import is_pinned
 from mlaudit.project import Project
 from mlaudit.project.symbols import FuncRef, ModuleInfo, could_match, match_any
 from mlaudit.results import Evidence, Finding, Outcome
@@ -288,21 +293,63 @@ def _directory(path: str) -> str:
     return posixpath.dirname(path)
 
 
+SPEC_KINDS = ("requirements", "pyproject", "pipfile", "environment")
+# Which lock files lock which spec, beside it in the same project directory.
+LOCKS_FOR: dict[str, tuple[str, ...]] = {
+    "pyproject": ("poetry.lock", "uv.lock", "pdm.lock"),
+    "pipfile": ("pipfile.lock",),
+    "environment": ("conda-lock.yml", "*.conda-lock.yml"),
+}
+
+
 def _spec_files(project: Project) -> list[FileFacts]:
-    return [f for f in project.files_of("requirements", "pyproject") if f.deps is not None]
+    return [f for f in project.files_of(*SPEC_KINDS) if f.deps is not None]
+
+
+def _setup_requirements(project: Project, rule: Rule) -> list[tuple[str, Call, list[str]]]:
+    """``install_requires=[...]`` of setup.py calls: (path, call, requirement strings)."""
+    found = []
+    for info in project.modules():
+        if info.path.rsplit("/", 1)[-1] != "setup.py":
+            continue
+        for call in info.facts.calls:
+            if not match_any(project.call_name(info.path, call), rule.vocab("setup-calls")):
+                continue
+            value = call.kwargs.get("install_requires")
+            if value is not None and value.kind == "list" and value.items:
+                found.append((info.path, call, [i for i in value.items if isinstance(i, str)]))
+    return found
+
+
+def _lock_for(facts: FileFacts, locks: dict[str, list[str]], lock_names: set[str]) -> str | None:
+    directory = _directory(facts.path)
+    for candidate in locks.get(directory, []):
+        name = candidate.rsplit("/", 1)[-1].lower()
+        if name not in lock_names and not name.endswith(".conda-lock.yml"):
+            continue
+        patterns = LOCKS_FOR.get(facts.kind, ())
+        if any(fnmatch.fnmatch(name, p) for p in patterns):
+            return candidate
+    return None
 
 
 @check("ML104")
 def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
     """Every unpinned line of an environment spec; pyproject ranges only without a lock."""
     lock_names = {name.lower() for name in rule.vocab("lock-files")}
-    lock_dirs: dict[str, str] = {}
+    locks: dict[str, list[str]] = {}
     for path in sorted(project.files):
-        if path.rsplit("/", 1)[-1].lower() in lock_names:
-            lock_dirs.setdefault(_directory(path), path)
+        name = path.rsplit("/", 1)[-1].lower()
+        if name in lock_names or name.endswith(".conda-lock.yml"):
+            locks.setdefault(_directory(path), []).append(path)
     specs = _spec_files(project)
-    if not specs:
-        return Outcome("n/a", "no dependency specification (requirements, pyproject) found")
+    setup = _setup_requirements(project, rule)
+    if not specs and not setup:
+        return Outcome(
+            "n/a",
+            "no dependency specification (requirements, pyproject, Pipfile, environment.yml, "
+            "setup.py) found",
+        )
     compiled_dirs = {
         _directory(f.path)
         for f in specs
@@ -316,33 +363,35 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
     for facts in specs:
         assert facts.deps is not None
         deps = facts.deps
-        if (
-            facts.kind == "requirements"
-            and deps.requirements
-            and (deps.compiled or all(r.pinned for r in deps.requirements))
-        ):
+        if facts.kind == "pyproject" or not deps.requirements:
+            continue
+        lock = _lock_for(facts, locks, lock_names)
+        if deps.compiled or lock is not None or all(r.pinned for r in deps.requirements):
             pinned_env_spec = pinned_env_spec or Evidence(
-                f"{facts.path} pins every dependency", facts.path, 1
+                f"{facts.path} pins every dependency" + (f" (locked by {lock})" if lock else ""),
+                facts.path,
+                1,
             )
     for facts in specs:
         assert facts.deps is not None
         deps = facts.deps
         directory = _directory(facts.path)
-        if facts.kind == "pyproject":
-            lock = lock_dirs.get(directory)
-            if lock is not None:
-                evidence.append(Evidence(f"{lock} locks {facts.path}", lock, 1))
-                continue
-            if pinned_env_spec is not None:
-                evidence.append(
-                    Evidence(
-                        f"{facts.path} declares ranges; {pinned_env_spec.path} "
-                        "is the pinned environment",
-                        facts.path,
-                        1,
-                    )
+        lock = _lock_for(facts, locks, lock_names)
+        if lock is not None:
+            evidence.append(Evidence(f"{lock} locks {facts.path}", lock, 1))
+            pinned_total += len(deps.requirements)
+            counted += len(deps.requirements)
+            continue
+        if facts.kind == "pyproject" and pinned_env_spec is not None:
+            evidence.append(
+                Evidence(
+                    f"{facts.path} declares ranges; {pinned_env_spec.path} "
+                    "is the pinned environment",
+                    facts.path,
+                    1,
                 )
-                continue
+            )
+            continue
         if facts.kind == "requirements":
             if deps.compiled:
                 evidence.append(
@@ -373,6 +422,37 @@ def unpinned_dependencies(project: Project, rule: Rule) -> Outcome:
                     requirement.line,
                     f"{requirement.name} is not pinned ({how}); pin it with == or use a lock file",
                     symbol=requirement.name,
+                )
+            )
+    for path, call, entries in setup:
+        if pinned_env_spec is not None or _directory(path) in locks:
+            evidence.append(
+                Evidence(
+                    f"{path} install_requires declares ranges; the environment is pinned elsewhere",
+                    path,
+                    call.line,
+                )
+            )
+            continue
+        for entry in entries:
+            counted += 1
+            try:
+                parsed = PackagingRequirement(entry)
+            except InvalidRequirement:
+                continue
+            if is_pinned(parsed):
+                pinned_total += 1
+                continue
+            spec = str(parsed.specifier) or "no version"
+            findings.append(
+                Finding(
+                    rule.code,
+                    path,
+                    call.line,
+                    f"{parsed.name} in install_requires is not pinned ({spec}) and no "
+                    "pinned environment spec or lock file exists",
+                    col=call.col,
+                    symbol=parsed.name,
                 )
             )
     if not findings:

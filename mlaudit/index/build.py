@@ -65,7 +65,22 @@ def light_record(full: FileFacts, text: str) -> FileFacts:
         python=light_facts(full.path, text),
         suppressions=full.suppressions,
         triaged="light",
+        errors=full.errors,
+        notebook=full.notebook,
     )
+
+
+# Kinds triaged like Python modules (a notebook's code cells are a module).
+PYTHON_KINDS = frozenset({"python", "notebook"})
+
+
+def _light_text(kind: str, data: bytes, text: str) -> str:
+    """The text a light record reads: for a notebook, the joined code its lines refer to."""
+    if kind != "notebook":
+        return text
+    from mlaudit.index.notebook import notebook_code
+
+    return notebook_code(decode(data)).code
 
 
 def _is_full(facts: FileFacts) -> bool:
@@ -104,17 +119,19 @@ class IndexBuilder:
             cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
-            if source.kind == "python":
+            if source.kind in PYTHON_KINDS:
                 self._data[source.path] = data
             verdict = cached.triaged if cached is not None else ""
-            if source.kind != "python" or forced:
+            if source.kind not in PYTHON_KINDS or forced:
                 verdict = "full"
             if verdict == "light" and cached is not None:
                 self._triage[source.path] = "light"
                 # A cached full record means libcst already parsed it (an earlier scan
                 # needed it): no syntax check is owed, the light record is a regex pass.
                 self.facts[source.path] = (
-                    light_record(cached, decode(data)) if _is_full(cached) else cached
+                    light_record(cached, _light_text(source.kind, data, decode(data)))
+                    if _is_full(cached)
+                    else cached
                 )
             elif source.path in self._full and (verdict == "full" or forced):
                 self._triage[source.path] = "full"
@@ -142,7 +159,7 @@ class IndexBuilder:
     def python_key(self) -> str:
         """A key of every Python source of the scan (path and content)."""
         lines = "\n".join(
-            f"{p}\0{f.digest}" for p, f in sorted(self.facts.items()) if f.kind == "python"
+            f"{p}\0{f.digest}" for p, f in sorted(self.facts.items()) if f.kind in PYTHON_KINDS
         )
         return digest(lines.encode("utf-8"))
 
@@ -174,7 +191,7 @@ class IndexBuilder:
                 for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
                     results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
         for item in results:
-            if item.kind == "python":
+            if item.kind in PYTHON_KINDS:
                 item.triaged = item.triaged or self._triage.get(item.path, "full")
                 self._triage[item.path] = item.triaged
             self.facts[item.path] = item

@@ -15,9 +15,11 @@ from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "9"
+FACTS_VERSION = "10"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
+# Notebooks carry their outputs (plots as base64): the code is a small part of the bytes.
+NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
@@ -25,6 +27,8 @@ PARSED_KINDS = frozenset(
     | {"gitlab-ci", "azure-pipelines", "circleci", "bitbucket", "jenkinsfile"}
     | {"yaml", "compose", "makefile", "config", "shell", "dockerignore"}
     | {"procfile"}
+    | {"notebook", "pipfile", "environment", "gitattributes"}
+    | {"markdown", "yaml", "toml", "config"}
 )
 
 # Kinds read on the chance that they matter: an oversized or binary one is skipped quietly.
@@ -51,9 +55,10 @@ def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> File
         return facts
     if kind in QUIET_KINDS and (len(data) > MAX_BYTES or b"\0" in data[:8192]):
         return facts  # generic YAML, config and scripts: read only when they are plain text
-    if len(data) > MAX_BYTES:
+    limit = NOTEBOOK_MAX_BYTES if kind == "notebook" else MAX_BYTES
+    if len(data) > limit:
         facts.errors.append(
-            ParseError(f"not parsed: {len(data):,} bytes is over the {MAX_BYTES:,}-byte budget")
+            ParseError(f"not parsed: {len(data):,} bytes is over the {limit:,}-byte budget")
         )
         return facts
     if b"\0" in data[:8192]:
@@ -61,6 +66,17 @@ def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> File
         return facts
     text = decode(data)
     facts.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    if kind == "notebook":
+        from mlaudit.index.notebook import notebook_code
+
+        notebook = notebook_code(text)
+        facts.errors.extend(notebook.errors)
+        if not notebook.map.cells:
+            _clamp_lines(facts)
+            return facts
+        facts.notebook = notebook.map
+        kind, text = "python", notebook.code
+        data = text.encode("utf-8")
     facts.suppressions = parse_suppressions(text)
     if kind == "python" and mode != "full":
         from mlaudit.index.triage import default_triage, light_facts
@@ -71,8 +87,15 @@ def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> File
         if mode == "light" and _compiles(data):
             facts.python = light_facts(path, text)
             return facts
+    if kind in ("markdown", "yaml", "toml", "config"):
+        from mlaudit.index.text import text_facts
+
+        text_facts(facts, kind, text)
     try:
+        before = len(facts.errors)
         _dispatch(facts, kind, data, text)
+        if facts.notebook is not None:
+            _notebook_error_lines(facts, before)
         _clamp_lines(facts)
     except RecursionError:
         facts.errors.append(ParseError("not parsed: nesting too deep for the parser"))
@@ -89,6 +112,19 @@ def _clamp_lines(facts: FileFacts) -> None:
     for error in facts.errors:
         if error.line > last:
             error.line, error.col = last, 1
+
+
+def _notebook_error_lines(facts: FileFacts, first: int) -> None:
+    """Errors of the joined code of a notebook point at the cell's line in the .ipynb."""
+    from mlaudit.index.notebook import locate
+
+    assert facts.notebook is not None
+    for error in facts.errors[first:]:
+        where = locate(facts.notebook, error.line)
+        if where is not None:
+            cell, within, line, _ = where
+            error.message = f"cell {cell}, line {within}: {error.message}"
+            error.line, error.col = line, 1
 
 
 def _compiles(data: bytes) -> bool:
@@ -126,6 +162,20 @@ def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
         from mlaudit.index.requirements import parse_pyproject
 
         facts.deps, errors = parse_pyproject(text)
+        facts.errors.extend(errors)
+    elif kind == "environment":
+        from mlaudit.index.requirements import parse_environment
+
+        facts.deps, errors = parse_environment(text)
+        facts.errors.extend(errors)
+    elif kind == "gitattributes":
+        from mlaudit.index.text import gitattributes_facts
+
+        gitattributes_facts(facts, text)
+    elif kind == "pipfile":
+        from mlaudit.index.requirements import parse_pipfile
+
+        facts.deps, errors = parse_pipfile(text)
         facts.errors.extend(errors)
     elif kind == "dockerfile":
         from mlaudit.index.dockerfile import parse_dockerfile

@@ -69,6 +69,10 @@ class Function(Struct, omit_defaults=True):
     globals: list[str] = []
     returns: str | None = None
     model_refs: list[str] = []  # names read in the body that mention a model ("app.state.model")
+    # Structural hash of a small body (node types, literals, imported names; local names
+    # normalised by first use): equal shapes are the same code under other names.
+    shape: str | None = None
+    shape_size: int = 0  # tokens hashed into ``shape``
 
 
 class ClassDef(Struct, omit_defaults=True):
@@ -279,6 +283,26 @@ class ScriptFacts(Struct, omit_defaults=True):
     depends: dict[str, list[str]] = {}  # make prerequisites per target
 
 
+class NotebookCell(Struct, array_like=True, omit_defaults=True):
+    """One code cell of a notebook: where its lines are in the joined code and the .ipynb."""
+
+    index: int  # 0-based index over all cells (markdown included)
+    start: int  # line of the cell's first line in the joined code
+    lines: list[int] = []  # per line of the cell: its line in the .ipynb JSON text
+    cols: list[int] = []  # per line of the cell: the column where it starts there
+
+
+class NotebookMap(Struct, omit_defaults=True):
+    cells: list[NotebookCell] = []
+
+
+class TextHit(Struct, array_like=True, omit_defaults=True):
+    """A word or heading found in a prose or config file, with its line."""
+
+    text: str
+    line: int
+
+
 class FileFacts(Struct, omit_defaults=True):
     """Everything the index knows about one file."""
 
@@ -298,3 +322,9 @@ class FileFacts(Struct, omit_defaults=True):
     script: ScriptFacts | None = None  # Makefile, tox.ini, shell scripts called by CI
     patterns: list[str] = []  # .dockerignore patterns
     processes: list[ProcessLine] = []
+    notebook: NotebookMap | None = None  # notebooks: python facts use joined-code lines
+    words: list[TextHit] = []  # prose/config files: catalog `text-words` found (lowercased)
+    headings: list[TextHit] = []  # markdown: heading texts (lowercased)
+    front_matter: list[str] = []  # markdown: keys of a YAML front matter block
+    lfs_patterns: list[TextHit] = []  # .gitattributes: patterns with filter=lfs
+    machine_paths: list[TextHit] = []  # config files: "key=value" of developer-machine paths

@@ -10,6 +10,7 @@ facts (see positions.py).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,6 +35,10 @@ from mlaudit.index.modules import module_name
 from mlaudit.index.positions import PositionRequests
 
 _MAX_EXCERPT = 80
+# Function bodies whose structural shape is recorded: big enough to be a transformation,
+# small enough to hash cheaply (tokens are the walked nodes of the body).
+MIN_SHAPE_TOKENS = 12
+MAX_SHAPE_TOKENS = 600
 
 # Fields of libcst nodes that hold only layout: never walked.
 _LAYOUT_FIELDS = frozenset(
@@ -114,6 +119,8 @@ class _Extractor:
         self.conditional = 0
         self.in_main = False
         self.awaiting: cst.CSTNode | None = None
+        self.shape: list[str] | None = None  # tokens of the enclosing function's body
+        self.shape_names: dict[str, str] = {}
 
     # -- names -------------------------------------------------------------------------
     def resolve(self, dotted: str) -> str:
@@ -230,12 +237,43 @@ class _Extractor:
         return ".".join(self.scope)
 
     def walk(self, node: cst.CSTNode) -> None:
+        if self.shape is not None:
+            self.shape_token(node)
         handler = _HANDLERS.get(type(node))
         if handler is not None:
             handler(self, node)
             return
         for child in _children(node):
             self.walk(child)
+
+    def shape_name(self, name: str) -> str:
+        if name in self.bindings:
+            return self.bindings[name]  # an imported name is part of what the code does
+        found = self.shape_names.get(name)
+        if found is None:
+            found = self.shape_names[name] = f"v{len(self.shape_names)}"
+        return found
+
+    def shape_token(self, node: cst.CSTNode) -> None:
+        shape = self.shape
+        assert shape is not None
+        if len(shape) >= MAX_SHAPE_TOKENS:
+            self.shape = None  # too big to be a small transformation: stop collecting
+            return
+        kind = type(node)
+        if kind is cst.Name:
+            shape.append(self.shape_name(node.value))  # type: ignore[attr-defined]
+        elif kind is cst.Attribute:
+            base = node.value  # type: ignore[attr-defined]
+            attr = node.attr.value  # type: ignore[attr-defined]
+            head = self.shape_name(base.value) if isinstance(base, cst.Name) else ""
+            shape.append(f"{head}.{attr}")
+        elif kind is cst.SimpleString:
+            shape.append("s:" + node.raw_value)  # type: ignore[attr-defined]
+        elif kind in (cst.Integer, cst.Float):
+            shape.append("n:" + node.value)  # type: ignore[attr-defined]
+        else:
+            shape.append(kind.__name__)
 
     def walk_all(self, nodes: Sequence[cst.CSTNode]) -> None:
         for node in nodes:
@@ -372,8 +410,27 @@ class _Extractor:
         self.functions.append(fact)
         self.class_stack.append(None)
         saved = (self.guards, self.conditional)
+        saved_shape = (self.shape, self.shape_names)
         self.guards, self.conditional = [], 0
-        self.walk(node.body)
+        self.shape = []
+        self.shape_names = {p.name: f"p{i}" for i, p in enumerate(fact.params)}
+        body = node.body
+        if isinstance(body, cst.IndentedBlock):
+            statements = list(body.body)
+            if statements and _is_docstring(statements[0]):
+                statements = statements[1:]
+            self.walk_all(statements)
+        else:
+            self.walk(body)
+        tokens = self.shape
+        if tokens is not None and MIN_SHAPE_TOKENS <= len(tokens) < MAX_SHAPE_TOKENS:
+            fact.shape = hashlib.blake2b(
+                "\x1f".join(tokens).encode("utf-8", "replace"), digest_size=8
+            ).hexdigest()
+            fact.shape_size = len(tokens)
+        self.shape, self.shape_names = saved_shape
+        if self.shape is not None:
+            self.shape.append("FunctionDef")
         self.guards, self.conditional = saved
         self.class_stack.pop()
         self.functions.pop()
@@ -606,6 +663,15 @@ _ORDERING: dict[type, str] = {
     cst.GreaterThan: ">",
     cst.GreaterThanEqual: ">=",
 }
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 def _is_none(node: cst.CSTNode) -> bool:

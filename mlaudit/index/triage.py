@@ -93,6 +93,18 @@ NOT_CALLS: frozenset[str] = frozenset(
         "draining-frameworks",
         "shutdown-kwargs",
         "debug-kwargs",
+        "validation-kwargs",
+        "held-out-words",
+        "score-methods",
+        "card-files",
+        "hugging-face-keys",
+        "section-training-data",
+        "section-intended-use",
+        "section-limitations",
+        "section-evaluation",
+        "machine-path-patterns",
+        "versioning-modules",
+        "feature-store-modules",
     }
 )
 _ROUTE_DECORATOR = re.compile(

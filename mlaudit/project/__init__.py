@@ -6,6 +6,7 @@ that checks stay small pure functions that read them.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from mlaudit.catalog import Rule
 from mlaudit.index.facts import Call, FileFacts, Function
+from mlaudit.index.history import History
 from mlaudit.project.symbols import FuncRef, ModuleInfo, SymbolTable, Target, match_any
 from mlaudit.results import Evidence, Route, Trait
 from mlaudit.workspace import Workspace, is_test_path
@@ -168,6 +170,25 @@ class Project:
             if match_any(deco.name, caches):
                 return deco.name
         return None
+
+    @functools.cached_property
+    def history(self) -> History:
+        """Data files in git history (or the working tree): read on first use only."""
+        from mlaudit.index.history import read_history
+
+        return read_history(self.root, [f.path for f in self.workspace.files])
+
+    def where(self, path: str, line: int) -> str:
+        """``line 12``, or ``cell 3, line 2`` in a notebook (whose facts use joined-code
+        lines): for messages that name another place in a file."""
+        facts = self.files.get(path)
+        if facts is not None and facts.notebook is not None:
+            from mlaudit.index.notebook import locate
+
+            found = locate(facts.notebook, line)
+            if found is not None:
+                return f"cell {found[0]}, line {found[1]}"
+        return f"line {line}"
 
     def evidence_at(self, path: str, line: int, message: str) -> Evidence:
         return Evidence(message=message, path=path, line=line)

@@ -15,7 +15,7 @@ def _evidence(item: Evidence) -> dict[str, Any]:
 
 
 def _finding(item: Finding) -> dict[str, Any]:
-    return {
+    result = {
         "path": item.path,
         "line": item.line,
         "column": item.col,
@@ -30,6 +30,10 @@ def _finding(item: Finding) -> dict[str, Any]:
         "baselined": item.baselined,
         "in_diff": item.in_diff,
     }
+    if item.cell is not None:
+        result["cell"] = item.cell
+        result["cell_line"] = item.cell_line
+    return result
 
 
 def _check(result: CheckResult) -> dict[str, Any]:

@@ -114,6 +114,9 @@ def _finding_result(
         properties["baselined"] = True
     if finding.in_diff is not None:
         properties["inDiff"] = finding.in_diff
+    if finding.cell is not None:
+        properties["cell"] = finding.cell
+        properties["cellLine"] = finding.cell_line
     if properties:
         result["properties"] = properties
     if finding.suppressed:

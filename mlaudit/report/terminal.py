@@ -63,9 +63,14 @@ def _check_lines(console: Console, check: CheckResult) -> None:
             mark = " [dim](unchanged since the diff base)[/dim]"
         else:
             mark = ""
+        cell = (
+            f" [dim](cell {finding.cell}, line {finding.cell_line})[/dim]"
+            if finding.cell is not None
+            else ""
+        )
         console.print(
             f"           [bold cyan]{escape(finding.path)}:{finding.line}:"
-            f"{finding.col}[/bold cyan] {escape(finding.message)}{mark}"
+            f"{finding.col}[/bold cyan]{cell} {escape(finding.message)}{mark}"
         )
         if finding.snippet:
             console.print(f"             [dim]{finding.line:>4} │[/dim] {escape(finding.snippet)}")
