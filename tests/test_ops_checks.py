@@ -996,14 +996,10 @@ def test_ml601_fails_on_the_fastapi_bad_fixture(copy_fixture: Callable[[str], Pa
     assert check_of(scan_json(copy_fixture("fastapi-bad")), "ML601")["verdict"] == "fail"
 
 
-def test_ci_pip_installs_finds_unpinned_packages_in_ci_steps(make_repo: MakeRepo) -> None:
-    """The CI half of ML106 (the lead wires it into ML106 with its Dockerfile half)."""
-    from mlaudit.catalog import load_catalog
-    from mlaudit.index.build import IndexBuilder
-    from mlaudit.project import Project
-    from mlaudit.project.ci import ci_pip_installs
-    from mlaudit.workspace import discover
-
+def test_ml106_finds_unpinned_installs_in_ci_steps_and_what_they_call(
+    make_repo: MakeRepo,
+) -> None:
+    """The CI half of ML106: steps, and the Makefile target a GitLab job runs."""
     root = make_repo(
         {
             ".github/workflows/ci.yml": gha(
@@ -1016,17 +1012,18 @@ def test_ci_pip_installs_finds_unpinned_packages_in_ci_steps(make_repo: MakeRepo
             ".gitlab-ci.yml": "lint:\n  script:\n    - make deps\n",
         }
     )
-    workspace = discover(root)
-    files = IndexBuilder(workspace, 1, None).first_round()
-    project = Project(workspace, files, load_catalog())
-    found = [(p.path, p.line, p.package, p.via) for p in ci_pip_installs(project)]
+    ml106 = check_of(scan_json(root), "ML106")
+    assert ml106["verdict"] == "fail"
+    found = sorted((f["path"], f["line"], f["symbol"]) for f in ml106["findings"])
     assert found == [
-        (".github/workflows/ci.yml", 7, "torch", None),
-        (".github/workflows/ci.yml", 8, "requests", None),
-        (".github/workflows/ci.yml", 8, "ruff", None),
-        (".github/workflows/ci.yml", 9, "xgboost", None),
-        ("Makefile", 2, "black", (".gitlab-ci.yml", 3)),
+        (".github/workflows/ci.yml", 7, "torch"),
+        (".github/workflows/ci.yml", 8, "requests"),
+        (".github/workflows/ci.yml", 8, "ruff"),
+        (".github/workflows/ci.yml", 9, "xgboost"),
+        ("Makefile", 2, "black"),
     ]
+    makefile = next(f for f in ml106["findings"] if f["path"] == "Makefile")
+    assert ".gitlab-ci.yml:3" in makefile["message"]
 
 
 # -- readers: suppressions and lines in every new kind ----------------------------------------

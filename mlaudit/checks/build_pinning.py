@@ -186,10 +186,22 @@ def _docker_run_commands(project: Project) -> Iterator[InstallSite]:
                 )
 
 
+def _ci_commands(project: Project) -> Iterator[InstallSite]:
+    """Commands CI runs, and the Makefile/tox/script lines those steps call (one level)."""
+    from mlaudit.project.ci import ci_commands
+
+    for command in ci_commands(project):
+        where = "CI step"
+        if command.via is not None:
+            where = f"CI step at {command.via[0]}:{command.via[1]}, through this line,"
+        yield InstallSite(command.path, command.line, command.line, command.text, {}, where)
+
+
 def install_sites(project: Project) -> Iterator[InstallSite]:
-    """Every build command that may install packages. CI steps plug in here (ML106 is
-    CONTAINER or CI): yield them as InstallSite too."""
+    """Every build command that may install packages: Dockerfile RUN and CI (ML106 is
+    CONTAINER or CI)."""
     yield from _docker_run_commands(project)
+    yield from _ci_commands(project)
 
 
 @check("ML106")
