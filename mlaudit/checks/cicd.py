@@ -423,23 +423,13 @@ def no_integration_test(project: Project, rule: Rule) -> Outcome:
                 )
     if found:
         return Outcome("pass", "a test calls the service", found[:5])
-    anchor = _app_anchor(project)
+    anchor = project.app_anchor()
     return Outcome(
         "fail",
         "no test calls the service (TestClient, Flask test_client, httpx/requests against the app)",
         [anchor] if anchor else [],
         anchor=anchor,
     )
-
-
-def _app_anchor(project: Project) -> Evidence | None:
-    apps = [o for o in project.route_objects if o.role == "app"]
-    if apps:
-        return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
-    if project.routes:
-        route = project.routes[0]
-        return Evidence(f"{route.method} {route.path} is served here", route.file, route.line)
-    return None
 
 
 # -- ML607 no-load-test ------------------------------------------------------------------------
@@ -472,7 +462,7 @@ def no_load_test(project: Project, rule: Rule) -> Outcome:
     unique = list({(e.path, e.line): e for e in found}.values())
     if unique:
         return Outcome("pass", "the repository has a load test", unique[:5])
-    anchor = _app_anchor(project)
+    anchor = project.app_anchor()
     return Outcome(
         "fail",
         "no load test (locust, k6, vegeta, wrk, ab, hey scripts or commands)",

@@ -7,7 +7,6 @@ from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, leaf
 from mlaudit.project.serving_scope import (
-    CallFilter,
     carried_text,
     prediction_routes,
     reached_from,
@@ -15,7 +14,7 @@ from mlaudit.project.serving_scope import (
     value_text,
     words_in,
 )
-from mlaudit.project.symbols import FuncRef, match_any
+from mlaudit.project.symbols import CallFilter, FuncRef, match_any
 from mlaudit.results import Evidence, Outcome
 
 

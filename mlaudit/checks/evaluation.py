@@ -17,11 +17,6 @@ from mlaudit.results import Evidence, Finding, Outcome
 MAX_EVIDENCE = 5
 
 
-def _training_anchor(project: Project) -> Evidence | None:
-    trains = project.traits.get("TRAINS")
-    return trains.evidence[0] if trains and trains.evidence else None
-
-
 def _names_in(value: Value) -> list[str]:
     """Variable names an argument reads: ``X_test``, ``test_df[]``, or a call's arguments."""
     if value.kind == "name" and isinstance(value.value, str):
@@ -73,7 +68,7 @@ def no_held_out_evaluation(project: Project, rule: Rule) -> Outcome:
             break
     if evidence:
         return Outcome("pass", "models are evaluated on held-out data", evidence)
-    anchor = _training_anchor(project)
+    anchor = project.trait_anchor("TRAINS")
     return Outcome(
         "fail",
         "models are trained but never evaluated on held-out data (no split, cross-validation, "
@@ -301,7 +296,7 @@ def no_baseline(project: Project, rule: Rule) -> Outcome:
                 break
     if evidence:
         return Outcome("pass", "a baseline to compare the model against", evidence[:MAX_EVIDENCE])
-    anchor = _training_anchor(project)
+    anchor = project.trait_anchor("TRAINS")
     return Outcome(
         "fail",
         "no baseline: no dummy or previous model and no baseline metric in code, config or docs",
@@ -343,7 +338,7 @@ def missing_model_card(project: Project, rule: Rule) -> Outcome:
         anchor = (
             Evidence("no model card; README.md is where one would be linked", readme.path, 1)
             if readme is not None
-            else _training_anchor(project)
+            else project.trait_anchor("TRAINS")
         )
         return Outcome(
             "fail",

@@ -15,15 +15,10 @@ from mlaudit.checks import check
 from mlaudit.index.facts import Call, FileFacts
 from mlaudit.index.requirements import is_pinned
 from mlaudit.project import Project
-from mlaudit.project.symbols import FuncRef, ModuleInfo, could_match, match_any
+from mlaudit.project.symbols import CallFilter, FuncRef, ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
 MAX_EVIDENCE = 5
-
-
-def _training_anchor(project: Project) -> Evidence | None:
-    trains = project.traits.get("TRAINS")
-    return trains.evidence[0] if trains and trains.evidence else None
 
 
 # -- ML101 -------------------------------------------------------------------------------
@@ -36,14 +31,17 @@ def experiment_tracking(project: Project, rule: Rule) -> Outcome:
     logged: list[Evidence] = []
     partial: list[Evidence] = []
     imported: list[Evidence] = []
+    cheap_log, cheap_partial = CallFilter(log_calls), CallFilter(partial_calls)
     for info in project.modules():
         for imp in info.facts.imports:
             if imp.module.split(".")[0] in trackers and len(imported) < MAX_EVIDENCE:
                 imported.append(Evidence(f"imports {imp.module}", info.path, imp.line))
                 break
+        log_open = cheap_log.module_open(info.facts.imports)
+        partial_open = cheap_partial.module_open(info.facts.imports)
         for call in info.facts.calls:
             if "report_to" not in call.kwargs and not (
-                could_match(call.name, log_calls) or could_match(call.name, partial_calls)
+                cheap_log.may_match(call, log_open) or cheap_partial.may_match(call, partial_open)
             ):
                 continue
             name = project.call_name(info.path, call)
@@ -85,7 +83,7 @@ def experiment_tracking(project: Project, rule: Rule) -> Outcome:
         return Outcome(
             "partial", "a tracker is imported but nothing is logged to it", imported[:MAX_EVIDENCE]
         )
-    anchor = _training_anchor(project)
+    anchor = project.trait_anchor("TRAINS")
     return Outcome(
         "fail",
         "models are trained but no params or metrics are logged to an experiment tracker",

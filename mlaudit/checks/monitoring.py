@@ -7,7 +7,6 @@ from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, leaf
 from mlaudit.project.serving_scope import (
-    CallFilter,
     carried_text,
     middleware_calls,
     prediction_routes,
@@ -17,26 +16,16 @@ from mlaudit.project.serving_scope import (
     value_text,
     words_in,
 )
-from mlaudit.project.symbols import FuncRef, match_any
+from mlaudit.project.symbols import CallFilter, FuncRef, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
 MAX_EVIDENCE = 5
 
 
-def _app_anchor(project: Project) -> Evidence | None:
-    apps = [o for o in project.route_objects if o.role == "app"]
-    if apps:
-        return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
-    if project.routes:
-        route = project.routes[0]
-        return Evidence(f"{route.method} {route.path} is served here", route.file, route.line)
-    return None
-
-
 def _deploy_anchor(project: Project) -> Evidence | None:
     deploys = project.traits.get("DEPLOYS")
     located = [e for e in deploys.evidence if e.path] if deploys is not None else []
-    return _app_anchor(project) or (located[0] if located else None)
+    return project.app_anchor() or (located[0] if located else None)
 
 
 def _framework(project: Project, frameworks: tuple[str, ...]) -> Evidence | None:
@@ -99,7 +88,7 @@ def no_request_metrics(project: Project, rule: Rule) -> Outcome:
         return Outcome(
             "pass", "the service records request latency and counts", (latency + counters)[:5]
         )
-    anchor = _app_anchor(project)
+    anchor = project.app_anchor()
     if latency or counters or imported:
         missing = "an error/request counter" if latency else "a latency histogram"
         if not latency and not counters:

@@ -221,7 +221,7 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
                 f"the serving framework ({framework}) provides liveness and readiness routes",
                 [Evidence(f"imports {framework}", info.path, info.facts.imports[0].line)],
             )
-    anchor = _app_anchor(project)
+    anchor = project.app_anchor()
     evidence = live + ready + model_checked
     if live and ready and model_checked:
         return Outcome(
@@ -246,16 +246,3 @@ def missing_health_endpoint(project: Project, rule: Rule) -> Outcome:
         [anchor] if anchor else [],
         anchor=anchor,
     )
-
-
-def _app_anchor(project: Project) -> Evidence | None:
-    """Where a missing route belongs: the application object, else the first route."""
-    apps = [o for o in project.route_objects if o.role == "app"]
-    if apps:
-        return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
-    if project.routes:
-        route = project.routes[0]
-        return Evidence(
-            f"routes are defined here ({route.method} {route.path})", route.file, route.line
-        )
-    return None

@@ -160,18 +160,6 @@ def _is_flask_app(
     return split is not None and split in apps
 
 
-def _anchor(project: Project) -> Evidence | None:
-    apps = [o for o in project.route_objects if o.role == "app"]
-    if apps:
-        return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
-    if project.routes:
-        route = project.routes[0]
-        return Evidence(
-            f"routes are defined here ({route.method} {route.path})", route.file, route.line
-        )
-    return None
-
-
 # -- ML305 ---------------------------------------------------------------------------------
 @check("ML305")
 def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
@@ -291,7 +279,7 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
                 "SIGTERM nor is meant for production; serve with gunicorn/uvicorn",
             )
         )
-    anchor = _anchor(project)
+    anchor = project.app_anchor()
     if findings:
         return Outcome(
             "fail",

@@ -222,14 +222,16 @@ class _Extractor:
         return Value("other", type(node).__name__)
 
     def fstring_text(self, node: cst.FormattedString) -> str:
-        """An f-string's text with each expression as ``{name}``: what a log line carries."""
+        """An f-string as ``f'text {name}'``: each expression reduced to its dotted name (what
+        a log line carries, what a path starts with), without regenerating any source."""
         pieces = []
         for part in node.parts:
             if isinstance(part, cst.FormattedStringText):
                 pieces.append(part.value)
             elif isinstance(part, cst.FormattedStringExpression):
                 pieces.append("{" + (self.dotted(part.expression) or "...") + "}")
-        return "".join(pieces)[: 2 * _MAX_EXCERPT]
+        quote = '"' if "'" in "".join(pieces) else "'"
+        return ("f" + quote + "".join(pieces) + quote)[: 2 * _MAX_EXCERPT]
 
     # -- walking -----------------------------------------------------------------------
     @property

@@ -164,6 +164,13 @@ class _Requirement:
         parts = pattern.split("()")
         self.root: str | None = None
         self.head: list[str] = []
+        self.words: frozenset[str] = frozenset()
+        self.regexes: tuple[tuple[re.Pattern[str], str], ...] = ()
+        if "." not in pattern and "(" not in pattern and "*" not in pattern:
+            # A bare name (a constant such as SIGTERM): the word itself must appear.
+            self.words = frozenset({pattern})
+            self.regexes = ((re.compile(_segment_regex(pattern)), "free"),)
+            return
         if not pattern.startswith(("*", ".")):
             self.head = parts[0].split(".")
             self.root = self.head[0]
@@ -181,10 +188,10 @@ class _Requirement:
             body = "\\.".join(_segment_regex(s, bound_left=False) for s in segments if s)
             regexes.append((re.compile(body + r"\s*\("), mode))
         self.words = frozenset(words)
-        self.regexes: tuple[tuple[re.Pattern[str], str], ...] = tuple(regexes)
+        self.regexes = tuple(regexes)
 
     def spellings(self, bindings: list[tuple[str, list[str]]]) -> list[str]:
-        """Regexes for the ways this file's imports can spell the pattern's head as a call."""
+        """Regexes for the ways this file's imports can spell the pattern's head."""
         found = []
         for alias, target in bindings:
             if len(target) > len(self.head) or not all(
@@ -192,7 +199,8 @@ class _Requirement:
             ):
                 continue
             rest = [_segment_regex(s) for s in self.head[len(target) :]]
-            found.append("\\.".join([re.escape(alias), *rest]) + r"\s*\(")
+            # A reference, not necessarily a call: base classes and decorators count too.
+            found.append("\\.".join([re.escape(alias), *rest]) + r"(?!\w)")
         return found
 
     def matches(self, text: str, bindings_by_root: dict[str, list[tuple[str, list[str]]]]) -> bool:
@@ -265,8 +273,14 @@ class Triage:
         )
         self._module_names = tuple(module_names)
         self.requirements: list[_Requirement] = []
+        self._keywords: list[tuple[str, re.Pattern[str]]] = []
         for owner, key, patterns in vocabularies:
             if key in NOT_CALLS or (owner, key) in REACH_ONLY:
+                continue
+            if key.endswith("kwargs"):  # keyword arguments (trust_remote_code=...), any call
+                self._keywords.extend(
+                    (p, re.compile(re.escape(p) + r"\s*=(?!=)")) for p in patterns
+                )
                 continue
             self.requirements.extend(_Requirement(p) for p in patterns if p.strip("*."))
         # Rooted patterns are tested only in files that import their root module.
@@ -300,6 +314,8 @@ class Triage:
             parts = path.removesuffix(".py").split("/")
             if any(fnmatch.fnmatchcase(p, n) for p in parts for n in self._module_names):
                 return True
+        if any(word in text and regex.search(text) for word, regex in self._keywords):
+            return True
         bindings_by_root: dict[str, list[tuple[str, list[str]]]] = {}
         for alias, target in _import_bindings(text):
             bindings_by_root.setdefault(target.split(".")[0], []).append((alias, target.split(".")))

@@ -190,5 +190,23 @@ class Project:
                 return f"cell {found[0]}, line {found[1]}"
         return f"line {line}"
 
+    def trait_anchor(self, name: str) -> Evidence | None:
+        """The first evidence of a trait: where a repo-level failure about it belongs."""
+        trait = self.traits.get(name)
+        return trait.evidence[0] if trait and trait.evidence else None
+
+    def app_anchor(self) -> Evidence | None:
+        """Where a missing serving practice belongs: the application object, else the
+        first route (the place SARIF attaches a repo-level serving failure to)."""
+        apps = [o for o in self.route_objects if o.role == "app"]
+        if apps:
+            return Evidence(f"application `{apps[0].var}` defined here", apps[0].path, apps[0].line)
+        if self.routes:
+            route = self.routes[0]
+            return Evidence(
+                f"routes are defined here ({route.method} {route.path})", route.file, route.line
+            )
+        return None
+
     def evidence_at(self, path: str, line: int, message: str) -> Evidence:
         return Evidence(message=message, path=path, line=line)

@@ -142,35 +142,3 @@ def carried_text(call: Call) -> str:
 
 def words_in(text: str, words: tuple[str, ...]) -> str | None:
     return next((w for w in words if w.lower().replace("-", "_") in text), None)
-
-
-class CallFilter:
-    """A cheap pre-test before resolving a call's full name against a vocabulary.
-
-    Resolving names (``Project.call_name``) is the costly part of scanning every call of a
-    large repository; a call can only match when its last attribute is one the vocabulary
-    ends with, or, for patterns ending in a wildcard, when its module imports the pattern's
-    root module.
-    """
-
-    def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.lasts: set[str] = set()
-        self.roots: set[str] = set()
-        self.anything = False
-        for pattern in patterns:
-            last = pattern.rsplit(".", 1)[-1].replace("()", "")
-            if "*" not in last:
-                self.lasts.add(last)
-                continue
-            root = pattern.split(".", 1)[0].replace("()", "")
-            if "*" in root:
-                self.anything = True
-            else:
-                self.roots.add(root)
-
-    def module_open(self, imports: list[Any]) -> bool:
-        """Whether wildcard-ended patterns may match in a module with these imports."""
-        return self.anything or any(i.module.split(".")[0] in self.roots for i in imports)
-
-    def may_match(self, call: Call, module_open: bool) -> bool:
-        return module_open or call.name.rsplit(".", 1)[-1] in self.lasts

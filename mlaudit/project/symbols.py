@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mlaudit.index.facts import Assign, Call, ClassDef, Function, PyFacts
 
@@ -89,39 +90,36 @@ def match_any(name: str, patterns: Iterable[str]) -> str | None:
     return compiled.match(name)
 
 
-class _CallFilter:
-    """A cheap test on a call's written name before resolving it: can any pattern match?
+class CallFilter:
+    """A cheap pre-test before resolving a call's full name against a vocabulary.
 
-    Resolution (imports, instances) never changes a call's last name segment, so a
-    pattern can only match calls whose last segment its own last segment admits.
+    Resolving names (``Project.call_name``) is the costly part of scanning every call of a
+    large repository; a call can only match when its last attribute is one the vocabulary
+    ends with, or, for patterns ending in a wildcard, when its module imports the pattern's
+    root module.
     """
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.finals: set[str] = set()
-        wildcards: list[str] = []
-        self.prefixes: list[str] = []
+        self.lasts: set[str] = set()
+        self.roots: set[str] = set()
+        self.anything = False
         for pattern in patterns:
-            last = pattern.replace("()", ".").rstrip(".").rsplit(".", 1)[-1]
-            if last == "*":
-                self.prefixes.append(pattern.rstrip("*").replace("()", "").rstrip("."))
-            elif "*" in last:
-                wildcards.append(fnmatch.translate(last))
+            last = pattern.rsplit(".", 1)[-1].replace("()", "")
+            if "*" not in last:
+                self.lasts.add(last)
+                continue
+            root = pattern.split(".", 1)[0].replace("()", "")
+            if "*" in root:
+                self.anything = True
             else:
-                self.finals.add(last)
-        self.wild = re.compile("|".join(wildcards)) if wildcards else None
+                self.roots.add(root)
 
-    def admits(self, name: str) -> bool:
-        last = name.rsplit(".", 1)[-1]
-        if last in self.finals or (self.wild is not None and self.wild.match(last)):
-            return True
-        return any(name.startswith(prefix) for prefix in self.prefixes)
+    def module_open(self, imports: list[Any]) -> bool:
+        """Whether wildcard-ended patterns may match in a module with these imports."""
+        return self.anything or any(i.module.split(".")[0] in self.roots for i in imports)
 
-
-def could_match(name: str, patterns: tuple[str, ...]) -> bool:
-    """False when no pattern can match a call written ``name`` (checked before resolving)."""
-    compiled = _compiled_for(patterns, _CallFilter)
-    assert isinstance(compiled, _CallFilter)
-    return compiled.admits(name)
+    def may_match(self, call: Call, module_open: bool) -> bool:
+        return module_open or call.name.rsplit(".", 1)[-1] in self.lasts
 
 
 def last_attr(name: str) -> str:

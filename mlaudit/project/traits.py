@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlaudit.catalog import load_traits_vocabulary
 from mlaudit.index.facts import Call
-from mlaudit.project.symbols import FuncRef, could_match, last_attr, match_any
+from mlaudit.project.symbols import CallFilter, FuncRef, last_attr, match_any
 from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
 
@@ -24,10 +24,12 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     patterns = vocab["training-calls"]
     ml_modules = vocab["ml-modules"]
+    cheap = CallFilter(patterns)
     for info in project.modules():
         imports_ml = project.imports_module(info, ml_modules)
+        open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
-            if not could_match(call.name, patterns):
+            if not cheap.may_match(call, open_module):
                 continue
             name = project.call_name(info.path, call)
             pattern = match_any(name, patterns)
@@ -168,8 +170,6 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 )
             )
     calls = vocab["deploy-calls"]
-    from mlaudit.project.serving_scope import CallFilter
-
     cheap = CallFilter(calls)
     for info in project.modules():
         open_module = cheap.module_open(info.facts.imports)
@@ -188,9 +188,11 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
 def _ingests(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     readers = vocab["readers"]
+    cheap = CallFilter(readers)
     for info in project.modules():
+        open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
-            if not could_match(call.name, readers):
+            if not cheap.may_match(call, open_module):
                 continue
             name = project.call_name(info.path, call)
             if match_any(name, readers):
