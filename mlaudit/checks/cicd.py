@@ -28,7 +28,8 @@ def _ci_commands(project: Project) -> list[CommandLine]:
     """Every command line of every CI step, continuations joined, with its file line."""
     commands: list[CommandLine] = []
     for facts in project.files_of("github-workflow", "github-action"):
-        assert facts.workflow is not None
+        if facts.workflow is None:  # unreadable (binary, over budget): ML901
+            continue
         for step in facts.workflow.steps:
             if not step.run:
                 continue

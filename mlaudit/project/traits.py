@@ -89,7 +89,8 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
             evidence.append(Evidence(f"deployment configuration: {path}", path, 1))
     commands = vocab["deploy-commands"]
     for facts in project.files_of("github-workflow"):
-        assert facts.workflow is not None
+        if facts.workflow is None:  # unreadable (binary, over budget): ML901
+            continue
         for step in facts.workflow.steps:
             if not step.run:
                 continue
