@@ -186,6 +186,9 @@ def _git_files(root: Path) -> list[str] | None:
                 "git",
                 "-c",
                 "core.quotepath=off",
+                # a repository's own config may name a command to run (fsmonitor): never
+                "-c",
+                "core.fsmonitor=false",
                 "ls-files",
                 "-z",
                 "--cached",
