@@ -650,3 +650,32 @@ def test_regression_unparsed_workflow_and_dockerfile_do_not_crash_traits_or_chec
     (root / "serve.py").write_text(SERVE_PY)
     found = ml901(scan(root))
     assert sorted(found) == [".github/workflows/ci.yml", "Dockerfile"]
+
+
+def test_regression_warm_cache_keeps_the_ml901_of_a_light_triaged_file(tmp_path: Path) -> None:
+    # Found by the determinism test: a broken file that triage sent the light way was cached
+    # with its error, and the warm scan rebuilt a light record from it without the error.
+    root = write_tree(
+        tmp_path / "repo", {"serve.py": SERVE_PY, "old.py": "print 'hello'\n", "bad.py": "x = (\n"}
+    )
+    cache = str(tmp_path / "cache")
+    cold = ml901(scan_cached(root, cache))
+    warm = ml901(scan_cached(root, cache))
+    assert sorted(cold) == ["bad.py", "old.py"]
+    assert warm == cold
+
+
+def scan_cached(root: Path, cache: str, env: dict[str, str] | None = None) -> Report:
+    result = run_cli("scan", root, "-f", "json", "--cache-dir", cache, env=env)
+    assert result.code in (0, 1), result.stderr
+    return result.json()
+
+
+def test_a_file_over_the_time_budget_is_not_cached_as_broken(tmp_path: Path) -> None:
+    # the budget depends on the machine's load: the next scan tries the file again
+    root = write_tree(tmp_path / "repo", {"slow.py": slow_python(1500)})
+    cache = str(tmp_path / "cache")
+    full = {"MLAUDIT_FULL_PASS": "1"}
+    first = ml901(scan_cached(root, cache, env={"MLAUDIT_FILE_TIMEOUT": "0.05", **full}))
+    assert "budget" in first["slow.py"][0]["message"]
+    assert "slow.py" not in ml901(scan_cached(root, cache, env=full))

@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 
 from mlaudit.index.cache import FactsCache
-from mlaudit.index.extract import PARSED_KINDS, decode, digest, extract_bytes
+from mlaudit.index.extract import OVER_BUDGET, PARSED_KINDS, decode, digest, extract_bytes
 from mlaudit.index.facts import FileFacts, ParseError
 from mlaudit.index.triage import default_triage, full_pass_forced, light_facts
 from mlaudit.workspace import Workspace
@@ -113,8 +113,11 @@ class IndexBuilder:
                 self._triage[source.path] = "light"
                 # A cached full record means libcst already parsed it (an earlier scan
                 # needed it): no syntax check is owed, the light record is a regex pass.
+                # A file that failed to parse keeps its cached record: its errors (ML901).
                 self.facts[source.path] = (
-                    light_record(cached, decode(data)) if _is_full(cached) else cached
+                    light_record(cached, decode(data))
+                    if _is_full(cached) and cached.python is not None
+                    else cached
                 )
             elif source.path in self._full and (verdict == "full" or forced):
                 self._triage[source.path] = "full"
@@ -171,6 +174,8 @@ class IndexBuilder:
         for path, facts in self.ordered().items():
             if facts.kind not in PARSED_KINDS or not facts.digest:
                 continue
+            if any(e.message.startswith(OVER_BUDGET) for e in facts.errors):
+                continue  # the time budget depends on the machine's load: retry next scan
             entries[path] = self._full.get(path, facts)  # keep the fullest facts known
         self.cache.replace_all(entries)
         self.cache.save()

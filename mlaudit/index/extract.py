@@ -27,6 +27,7 @@ MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 # Seconds one file may take to extract before it is reported (ML901) instead of waited on.
 # MLAUDIT_FILE_TIMEOUT overrides it (0 turns the budget off).
 DEFAULT_TIME_BUDGET = 60.0
+OVER_BUDGET = "not parsed: extraction took longer than"
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
@@ -104,9 +105,7 @@ def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> File
             return _extract_bytes(path, kind, data, mode)
     except _OverBudget:
         facts = FileFacts(path=path, kind=kind, digest=digest(data))
-        facts.errors.append(
-            ParseError(f"not parsed: extraction took longer than the {seconds:g}-second budget")
-        )
+        facts.errors.append(ParseError(f"{OVER_BUDGET} the {seconds:g}-second budget"))
         return facts
 
 
