@@ -679,3 +679,24 @@ def test_a_file_over_the_time_budget_is_not_cached_as_broken(tmp_path: Path) -> 
     first = ml901(scan_cached(root, cache, env={"MLAUDIT_FILE_TIMEOUT": "0.05", **full}))
     assert "budget" in first["slow.py"][0]["message"]
     assert "slow.py" not in ml901(scan_cached(root, cache, env=full))
+
+
+def test_regression_reexport_cycle_between_modules_does_not_recurse_forever(
+    tmp_path: Path,
+) -> None:
+    # Found on scikit-learn-contrib/imbalanced-learn: two modules re-exporting a name from
+    # each other sent the route-object lookup into endless recursion (exit 3).
+    root = write_tree(
+        tmp_path / "repo",
+        {
+            "pkg/__init__.py": "from pkg.b import router\n",
+            "pkg/b.py": "from pkg import router\n",
+            "main.py": (
+                "from fastapi import FastAPI\nfrom pkg import router\n\n"
+                "app = FastAPI()\napp.include_router(router)\n\n\n"
+                '@app.get("/health")\ndef health():\n    return "ok"\n'
+            ),
+        },
+    )
+    report = scan(root)
+    assert [r["path"] for r in report["routes"]] == ["/health"]
