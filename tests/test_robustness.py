@@ -186,7 +186,7 @@ def hostile_files() -> dict[str, bytes]:
         + b" " * 150
         + b"pass\n",
         "src/binary.py": bytes(range(256)) * 40,
-        "src/random_bytes.py": os.urandom(0) + bytes((i * 37 + 11) % 256 for i in range(5000)),
+        "src/random_bytes.py": bytes((i * 37 + 11) % 256 for i in range(5000)),
         # Notebooks
         "nb/invalid.ipynb": b'{"cells": [',
         "nb/no_cells.ipynb": b'{"metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
@@ -593,7 +593,9 @@ def test_file_over_the_time_budget_is_ml901_serial_and_in_the_pool(
     files = {f"slow_{n}.py": slow_python(1500) for n in range(4)}
     files["requirements.txt"] = "numpy\nfoo==\n"
     root = write_tree(tmp_path / "repo", files)
-    report = scan(root, "-j", jobs, env={"MLAUDIT_FILE_TIMEOUT": "0.05"})
+    # the full libcst pass for every file (triage would give these a quick light record)
+    env = {"MLAUDIT_FILE_TIMEOUT": "0.05", "MLAUDIT_FULL_PASS": "1"}
+    report = scan(root, "-j", jobs, env=env)
     found = ml901(report)
     for n in range(4):
         assert f"slow_{n}.py" in found, sorted(found)
@@ -700,3 +702,61 @@ def test_regression_reexport_cycle_between_modules_does_not_recurse_forever(
     )
     report = scan(root)
     assert [r["path"] for r in report["routes"]] == ["/health"]
+
+
+# -- every malformed TOML and requirement line, in process ------------------------------------
+MALFORMED_TOML = {
+    "unterminated string": ('[project]\nname = "x\n', 2),
+    "duplicate key": ('[project]\nname = "x"\nname = "y"\n', 3),
+    "duplicate table": ("[project]\n[project]\n", 2),
+    "bad escape": ('[project]\nname = "\\q"\n', 2),
+    "missing value": ("[project]\nname =\n", 2),
+    "bare key with space": ("[project]\nmy name = 1\n", 2),
+    "unclosed array": ('[project]\ndependencies = ["a",\n', 2),
+    "unclosed table header": ("[project\nname = 1\n", 1),
+    "bad date": ("[x]\nd = 2024-13-45\n", 2),
+    "inline table redefined": ("[x]\nt = {a = 1}\nt.b = 2\n", 3),
+    "control character": ('[x]\ns = "a\x01b"\n', 2),
+    "binary-ish": ("\ufeff\ufffe[x]\n", 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_TOML))
+def test_every_malformed_toml_is_one_error_on_its_line(case: str) -> None:
+    from mlaudit.index.requirements import parse_pyproject
+
+    text, line = MALFORMED_TOML[case]
+    facts, errors = parse_pyproject(text)
+    assert len(errors) == 1 and errors[0].message.startswith("invalid TOML"), errors
+    assert errors[0].line == line, (errors[0], line)
+    assert facts.requirements == []
+
+
+MALFORMED_REQUIREMENTS = [
+    "foo==",
+    "foo>=1,<",
+    "foo[bar",
+    "foo @",
+    "==1.0",
+    "foo==1.0 ; python_version >>> '3'",
+    "foo bar==1",
+    "foo===",
+    "foo~=1",
+    "foo (==1.0",
+    "foo==1.0;",
+    "foo==1.0 ; os_name ==",
+    "-",
+]
+
+
+@pytest.mark.parametrize("line", MALFORMED_REQUIREMENTS)
+def test_every_line_pip_rejects_is_an_error_on_its_line(line: str) -> None:
+    from mlaudit.index.requirements import parse_requirements
+
+    facts, errors = parse_requirements(f"numpy==1.0\n# comment\n{line}\nscipy==1.0\n")
+    if line == "-":  # an option with no name: pip rejects it too, mlaudit skips options
+        assert errors == []
+    else:
+        assert [e.line for e in errors] == [3], errors
+        assert line.strip() in errors[0].message
+    assert [r.name for r in facts.requirements] == ["numpy", "scipy"]
