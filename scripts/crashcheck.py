@@ -11,7 +11,11 @@ MLAUDIT_DEBUG=1, so a crash shows its traceback. A crash is exit 3 (or any exit 
 The ML901 rate is files with an ML901 finding / files whose content mlaudit parses (the
 parsed kinds of mlaudit.index.extract, counted from the same workspace discovery).
 
-Exit status: 0 when no repository crashed, 1 otherwise.
+With --determinism, each repository is scanned three more times (one job without cache, a
+cold and a warm cache in a temporary directory) and the JSON reports must be byte-identical
+to the first; a difference counts as a failure.
+
+Exit status: 0 when no repository crashed (or differed), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -53,11 +58,18 @@ def parsed_files(root: Path) -> tuple[int, int, Counter[str]]:
 
 
 def scan(
-    root: Path, jobs: int, use_cache: bool, timeout: float, program: list[str] | None = None
+    root: Path,
+    jobs: int,
+    use_cache: bool,
+    timeout: float,
+    program: list[str] | None = None,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     command = [*(program or mlaudit_command()), "scan", str(root), "-f", "json", "-j", str(jobs)]
     if not use_cache:
         command.append("--no-cache")
+    elif cache_dir:
+        command += ["--cache-dir", cache_dir]
     env = {**os.environ, "MLAUDIT_DEBUG": "1", "NO_COLOR": "1"}
     row: dict[str, Any] = {"repository": root.name, "path": str(root)}
     started = time.perf_counter()
@@ -71,6 +83,7 @@ def scan(
         return row
     row["seconds"] = round(time.perf_counter() - started, 2)
     row["exit"] = completed.returncode
+    row["stdout_bytes"] = completed.stdout
     traceback = "Traceback (most recent call last)" in completed.stderr
     report: dict[str, Any] | None = None
     try:
@@ -108,7 +121,18 @@ def scan(
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    header = ("repository", "files", "parsed", "ML901 files", "rate", "exit", "crash", "seconds")
+    header = (
+        "repository",
+        "files",
+        "parsed",
+        "ML901 files",
+        "rate",
+        "exit",
+        "crash",
+        "seconds",
+        "warm s",
+        "identical",
+    )
     lines = [header]
     for row in rows:
         parsed = row.get("parsed_files", 0)
@@ -124,6 +148,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                 str(row.get("exit")),
                 "CRASH" if row["crashed"] else "ok",
                 f"{row['seconds']:.1f}",
+                f"{row['seconds_warm_cache']:.1f}" if "seconds_warm_cache" in row else "-",
+                {True: "yes", False: "NO"}.get(row.get("identical"), "-"),  # type: ignore[arg-type]
             )
         )
     totals = {
@@ -144,6 +170,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             "",
             f"{totals['crashes']} crash(es)",
             f"{totals['seconds']:.1f}",
+            "",
+            "",
         )
     )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -164,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("--only", nargs="*", default=[], help="scan only these repositories")
     parser.add_argument(
+        "--determinism",
+        action="store_true",
+        help="also scan with -j 1, a cold and a warm cache; reports must be identical",
+    )
+    parser.add_argument(
         "--mlaudit", help="the command to run (default: the console script of this interpreter)"
     )
     args = parser.parse_args(argv)
@@ -181,6 +214,22 @@ def main(argv: list[str] | None = None) -> int:
         row["parsed_files"] = parsed
         row["parsed_by_kind"] = dict(sorted(kinds.items()))
         row["ml901_rate"] = round(row.get("ml901_files", 0) / parsed, 4) if parsed else None
+        reference = row.pop("stdout_bytes", "")
+        if args.determinism and not row["crashed"]:
+            row["identical"] = True
+            with tempfile.TemporaryDirectory(prefix="crashcheck-cache-") as cache:
+                variants = [
+                    ("one job", 1, False),
+                    ("cold cache", args.jobs, True),
+                    ("warm cache", args.jobs, True),
+                ]
+                for name, jobs, cached in variants:
+                    other = scan(repo, jobs, cached, args.timeout, program, cache)
+                    row[f"seconds_{name.replace(' ', '_')}"] = other["seconds"]
+                    if other["crashed"] or other.get("stdout_bytes") != reference:
+                        row["identical"] = False
+                        row["crashed"] = row["crashed"] or other["crashed"]
+                        row.setdefault("differs", []).append(name)
         rows.append(row)
         status = "CRASH " + row.get("reason", "") if row["crashed"] else "ok"
         print(f"{repo.name}: {status} in {row['seconds']:.1f} s", file=sys.stderr, flush=True)
@@ -189,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=str) + "\n", encoding="utf-8")
-    return 1 if any(r["crashed"] for r in rows) else 0
+    failed = any(r["crashed"] or r.get("identical") is False for r in rows)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

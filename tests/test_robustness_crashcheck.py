@@ -58,3 +58,14 @@ def test_a_crash_is_reported_with_its_traceback(tmp_path: Path) -> None:
     row = json.loads((tmp_path / "o.json").read_text())[0]
     assert row["crashed"] and row["exit"] == 3 and "KeyError" in row["stderr"]
     assert "CRASH" in completed.stdout
+
+
+def test_determinism_mode_compares_jobs_and_caches(tmp_path: Path) -> None:
+    repos = tmp_path / "repos"
+    write_tree(repos / "one", {"a.py": "def f(:\n", "train.py": "import random\nrandom.random()\n"})
+    out = tmp_path / "rows.json"
+    completed = run(repos, "--determinism", "--json", out, "-j", "2")
+    assert completed.returncode == 0, completed.stderr
+    row = json.loads(out.read_text())[0]
+    assert row["identical"] is True and "seconds_warm_cache" in row
+    assert "yes" in completed.stdout
