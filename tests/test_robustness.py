@@ -760,3 +760,34 @@ def test_every_line_pip_rejects_is_an_error_on_its_line(line: str) -> None:
         assert [e.line for e in errors] == [3], errors
         assert line.strip() in errors[0].message
     assert [r.name for r in facts.requirements] == ["numpy", "scipy"]
+
+
+def test_a_file_that_cannot_be_read_is_ml901_even_as_root(tmp_path: Path) -> None:
+    # chmod 000 does not stop root; a listed file that turns out to be unreadable (here a
+    # directory where the listing saw a file: a race with a checkout) takes the same path.
+    from mlaudit.index.build import IndexBuilder
+    from mlaudit.workspace import SourceFile, Workspace
+
+    root = write_tree(tmp_path / "repo", {"ok.py": "import os\n"})
+    (root / "gone.py").mkdir()
+    workspace = Workspace(
+        root=root,
+        files=[SourceFile("gone.py", "python"), SourceFile("ok.py", "python")],
+        is_git=False,
+    )
+    facts = IndexBuilder(workspace, jobs=1, cache=None).first_round()
+    assert facts["gone.py"].errors[0].message.startswith("cannot read:")
+    assert not facts["ok.py"].errors and facts["ok.py"].python is not None
+
+
+def test_tracked_files_missing_from_the_work_tree(tmp_path: Path) -> None:
+    # a partial checkout (sparse, interrupted, large files left out) lists files that are
+    # not there: they are skipped, the rest is scanned
+    root = write_tree(tmp_path / "repo", {"serve.py": SERVE_PY, "lost.py": "x = 1\n"})
+    git_init(root)
+    (root / "lost.py").unlink()
+    report = scan(root)
+    assert "lost.py" not in ml901(report)
+    assert ("serve.py", CANARY_LINE) in {
+        (f["path"], f["line"]) for f in check_of(report, "ML307")["findings"]
+    }
