@@ -791,3 +791,15 @@ def test_tracked_files_missing_from_the_work_tree(tmp_path: Path) -> None:
     assert ("serve.py", CANARY_LINE) in {
         (f["path"], f["line"]) for f in check_of(report, "ML307")["findings"]
     }
+
+
+def test_regression_lone_line_continuation_in_a_dockerfile() -> None:
+    # Found by probing the Dockerfile parser: a line holding only a continuation parses as an
+    # instruction with no command, and the extractor failed on it ("internal error").
+    from mlaudit.index.dockerfile import parse_dockerfile
+
+    facts, errors = parse_dockerfile("FROM python:3.11\n\\\n\\\nRUN pip install x\n")
+    assert errors == []
+    assert [i.cmd for i in facts.instructions] == ["FROM", "RUN"]
+    facts, errors = parse_dockerfile("\\\n")
+    assert facts.instructions == [] and errors == []
