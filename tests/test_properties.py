@@ -286,3 +286,83 @@ def test_fingerprints_survive_unrelated_edits_and_tell_findings_apart(
         after = _fingerprints(root, "\n".join(edited) + "\n", moved)
         assert sorted(after) == sorted(before)
         assert dict(zip(moved, after, strict=False)) == dict(zip(moved, before, strict=False))
+
+
+# -- extraction of arbitrary content never fails inside mlaudit -------------------------------
+YAMLISH = st.lists(
+    st.sampled_from(
+        [
+            "on: push",
+            "jobs:",
+            "  a:",
+            "    steps:",
+            "      - run: x",
+            "      - uses: a/b@v1",
+            "    uses: ./.github/workflows/x.yml",
+            "  - *x",
+            "x: &x [1]",
+            "runs:",
+            "  steps: *x",
+            "? complex",
+            ": key",
+            "!!binary aGk=",
+            "- [",
+            "{a: 1, b: [2, {c: 3}]}",
+            "'quoted: value'",
+            "\t",
+            "---",
+            "...",
+            "%YAML 1.1",
+        ]
+    ),
+    max_size=12,
+).map("\n".join)
+DOCKERISH = st.lists(
+    st.sampled_from(
+        [
+            "FROM python:3.11 AS base",
+            "RUN a \\",
+            "\\",
+            "COPY <<EOF /x",
+            "EOF",
+            'CMD ["a", "b"]',
+            "CMD [",
+            "ENV A",
+            "ENV A=1 B",
+            "HEALTHCHECK NONE",
+            "ONBUILD RUN x",
+            "# escape=`",
+            "ARG",
+            "USER",
+            "",
+        ]
+    ),
+    max_size=10,
+).map("\n".join)
+CONTENT = {
+    "requirements": st.text(max_size=200),
+    "pyproject": st.text(max_size=200),
+    "github-workflow": st.one_of(YAMLISH, st.text(max_size=100)),
+    "dockerfile": st.one_of(DOCKERISH, st.text(max_size=100)),
+    "python": st.text(alphabet="()[]{}:=,.+-*/@ \n\tabcdefif\\'\"#lambdanot", max_size=120),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_extracting_any_content_reports_problems_without_internal_errors(
+    data: st.DataObject,
+) -> None:
+    from mlaudit.index.extract import extract_bytes
+
+    kind = data.draw(st.sampled_from(sorted(CONTENT)))
+    text = data.draw(CONTENT[kind])
+    encoded = text.encode("utf-8", errors="surrogatepass")
+    name = {"github-workflow": ".github/workflows/ci.yml", "dockerfile": "Dockerfile"}.get(
+        kind, f"x.{'py' if kind == 'python' else 'txt'}"
+    )
+    for mode in ("full", "triage") if kind == "python" else ("full",):
+        facts = extract_bytes(name, kind, encoded, mode)
+        for error in facts.errors:
+            assert not error.message.startswith("internal error"), (kind, text, error)
+            assert error.line >= 1 and error.col >= 1
