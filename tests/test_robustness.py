@@ -803,3 +803,36 @@ def test_regression_lone_line_continuation_in_a_dockerfile() -> None:
     assert [i.cmd for i in facts.instructions] == ["FROM", "RUN"]
     facts, errors = parse_dockerfile("\\\n")
     assert facts.instructions == [] and errors == []
+
+
+def test_a_worker_that_dies_costs_one_file_not_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A native parser that kills its process (as libcst's did on deep nesting) breaks the
+    # whole pool; the files not done are extracted one process each and only the culprit
+    # is lost, as ML901. (Workers are forked, so they inherit the patched extractor.)
+    from mlaudit.index import build
+    from mlaudit.workspace import SourceFile, Workspace
+
+    if os.name != "posix":
+        pytest.skip("the pool forks on POSIX only")
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(3000))
+    files = {f"m{n}.py": body for n in range(6)}
+    files["die.py"] = body + "# die\n"
+    root = write_tree(tmp_path / "repo", files)
+    real = build.extract_bytes
+
+    def fragile(path: str, kind: str, data: bytes, mode: str = "full"):  # type: ignore[no-untyped-def]
+        if path == "die.py":
+            os._exit(70)
+        return real(path, kind, data, mode)
+
+    monkeypatch.setattr(build, "extract_bytes", fragile)
+    workspace = Workspace(
+        root=root, files=[SourceFile(p, "python") for p in sorted(files)], is_git=False
+    )
+    facts = build.IndexBuilder(workspace, jobs=2, cache=None).first_round()
+    assert sorted(facts) == sorted(files)
+    assert [e.message for e in facts["die.py"].errors] == [build.PROCESS_DIED]
+    for n in range(6):
+        assert not facts[f"m{n}.py"].errors and facts[f"m{n}.py"].python is not None

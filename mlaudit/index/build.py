@@ -12,6 +12,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import msgspec
@@ -28,6 +30,20 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(FileFacts)
 
 Job = tuple[str, str, bytes, str]  # path, kind, content, mode (full, light, triage)
+
+
+PROCESS_DIED = "not parsed: the process extracting this file died"
+
+
+def _isolated(job: Job, context: BaseContext) -> FileFacts:
+    """Extract one file in a process of its own; its death becomes an ML901 fact."""
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return _decoder.decode(pool.submit(_work, [job]).result()[0])
+    except BrokenProcessPool:
+        facts = FileFacts(path=job[0], kind=job[1], digest=digest(job[2]))
+        facts.errors.append(ParseError(PROCESS_DIED))
+        return facts
 
 
 def _work(batch: list[Job]) -> list[bytes]:
@@ -154,11 +170,7 @@ class IndexBuilder:
         if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
             results = [extract_bytes(*job) for job in todo]
         else:
-            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            results = []
-            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
-                for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
-                    results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
+            results = self._pooled(todo)
         for item in results:
             if item.kind == "python":
                 item.triaged = item.triaged or self._triage.get(item.path, "full")
@@ -167,6 +179,20 @@ class IndexBuilder:
             if _is_full(item):
                 self._full[item.path] = item
 
+    def _pooled(self, todo: list[Job]) -> list[FileFacts]:
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        results: list[FileFacts] = []
+        try:
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+                for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
+                    results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
+        except BrokenProcessPool:
+            # A worker died (a native parser crashed, or the system killed it): extract the
+            # files not done one process each, so the file that kills its process is named.
+            done = {facts.path for facts in results}
+            results.extend(_isolated(job, context) for job in todo if job[0] not in done)
+        return results
+
     def save_cache(self) -> None:
         if self.cache is None:
             return
@@ -174,7 +200,7 @@ class IndexBuilder:
         for path, facts in self.ordered().items():
             if facts.kind not in PARSED_KINDS or not facts.digest:
                 continue
-            if any(e.message.startswith(OVER_BUDGET) for e in facts.errors):
+            if any(e.message.startswith((OVER_BUDGET, PROCESS_DIED)) for e in facts.errors):
                 continue  # the time budget depends on the machine's load: retry next scan
             entries[path] = self._full.get(path, facts)  # keep the fullest facts known
         self.cache.replace_all(entries)
