@@ -836,3 +836,40 @@ def test_a_worker_that_dies_costs_one_file_not_the_scan(
     assert [e.message for e in facts["die.py"].errors] == [build.PROCESS_DIED]
     for n in range(6):
         assert not facts[f"m{n}.py"].errors and facts[f"m{n}.py"].python is not None
+
+
+def test_native_code_over_the_budget_is_stopped_in_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Native code (a parser in Rust or Go) does not see the budget's Python-level interrupt:
+    # here the extractor blocks SIGALRM as native code in effect does, and spins. The pool
+    # worker's CPU-time backstop ends it; the file is ML901, every other file is read.
+    import signal
+
+    from mlaudit.index import build
+    from mlaudit.workspace import SourceFile, Workspace
+
+    if not hasattr(signal, "ITIMER_VIRTUAL"):
+        pytest.skip("no CPU-time interval timer on this platform")
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(3000))
+    files = {f"m{n}.py": body for n in range(5)}
+    files["stuck.py"] = body + "# stuck\n"
+    root = write_tree(tmp_path / "repo", files)
+    real = build.extract_bytes
+
+    def stuck(path: str, kind: str, data: bytes, mode: str = "full"):  # type: ignore[no-untyped-def]
+        if path == "stuck.py":
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            while True:
+                pass
+        return real(path, kind, data, mode)
+
+    monkeypatch.setattr(build, "extract_bytes", stuck)
+    monkeypatch.setenv("MLAUDIT_FILE_TIMEOUT", "0.5")  # backstop: 2 s of CPU
+    workspace = Workspace(
+        root=root, files=[SourceFile(p, "python") for p in sorted(files)], is_git=False
+    )
+    facts = build.IndexBuilder(workspace, jobs=2, cache=None).first_round()
+    assert [e.message for e in facts["stuck.py"].errors] == [build.PROCESS_DIED]
+    for n in range(5):
+        assert not facts[f"m{n}.py"].errors, facts[f"m{n}.py"].errors

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import msgspec
 
 from mlaudit.index.cache import FactsCache
-from mlaudit.index.extract import OVER_BUDGET, PARSED_KINDS, decode, digest, extract_bytes
+from mlaudit.index.extract import (
+    OVER_BUDGET,
+    PARSED_KINDS,
+    decode,
+    digest,
+    extract_bytes,
+    time_budget,
+)
 from mlaudit.index.facts import FileFacts, ParseError
 from mlaudit.index.triage import default_triage, full_pass_forced, light_facts
 from mlaudit.workspace import Workspace
@@ -32,7 +42,7 @@ _decoder = msgspec.msgpack.Decoder(FileFacts)
 Job = tuple[str, str, bytes, str]  # path, kind, content, mode (full, light, triage)
 
 
-PROCESS_DIED = "not parsed: the process extracting this file died"
+PROCESS_DIED = "not parsed: the process extracting this file died (or ran far over the time budget)"
 
 
 def _isolated(job: Job, context: BaseContext) -> FileFacts:
@@ -48,7 +58,29 @@ def _isolated(job: Job, context: BaseContext) -> FileFacts:
 
 def _work(batch: list[Job]) -> list[bytes]:
     """Worker: extract a batch of files and return their facts, encoded."""
-    return [_encoder.encode(extract_bytes(*job)) for job in batch]
+    limit = 2 * time_budget() + 1 if time_budget() > 0 else 0.0
+    encoded: list[bytes] = []
+    for job in batch:
+        with _cpu_limit(limit):
+            encoded.append(_encoder.encode(extract_bytes(*job)))
+    return encoded
+
+
+@contextmanager
+def _cpu_limit(seconds: float) -> Iterator[None]:
+    """In a pool worker only: the time budget's backstop for native code, which the budget's
+    Python-level interrupt cannot stop. Past ``seconds`` of CPU time the kernel ends the
+    worker (SIGVTALRM's default action); the pool then names the file (PROCESS_DIED)."""
+    if seconds <= 0 or not hasattr(signal, "ITIMER_VIRTUAL"):
+        yield
+        return
+    previous = signal.signal(signal.SIGVTALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def _batches(items: list[Job], jobs: int) -> list[list[Job]]:
