@@ -873,3 +873,36 @@ def test_native_code_over_the_budget_is_stopped_in_the_pool(
     assert [e.message for e in facts["stuck.py"].errors] == [build.PROCESS_DIED]
     for n in range(5):
         assert not facts[f"m{n}.py"].errors, facts[f"m{n}.py"].errors
+
+
+ODD_NAMES = [
+    "odd name.py",
+    "ünï.py",
+    "100%.py",
+    "a#b?c.py",
+    "new\nline.py",
+    "[x] {y}.py",
+    "back\\slash.py",
+]
+
+
+@pytest.mark.parametrize("git", [False, True], ids=["plain", "git"])
+def test_odd_file_names_keep_their_path_in_json_and_sarif(tmp_path: Path, git: bool) -> None:
+    from urllib.parse import unquote
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ODD_NAMES:
+        (root / name).write_text("def f(:\n")
+    if git:
+        git_init(root)
+    assert sorted(ml901(scan(root))) == sorted(ODD_NAMES)
+    sarif = run_cli("scan", root, "-f", "sarif", "--no-cache")
+    assert sarif.code in (0, 1), sarif.stderr
+    uris = {
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in json.loads(sarif.stdout)["runs"][0]["results"]
+        for location in result["locations"]
+    }
+    assert all(" " not in uri and "\n" not in uri and "#" not in uri for uri in uris)
+    assert {unquote(uri) for uri in uris} == set(ODD_NAMES)
