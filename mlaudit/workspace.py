@@ -184,6 +184,10 @@ def _git_files(root: Path) -> list[str] | None:
         out = repo.git.execute(
             [
                 "git",
+                # from the scanned root itself: when it is a folder inside a work tree,
+                # ls-files then lists that folder's files, relative to it
+                "-C",
+                str(root),
                 "-c",
                 "core.quotepath=off",
                 # a repository's own config may name a command to run (fsmonitor): never

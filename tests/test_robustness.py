@@ -906,3 +906,22 @@ def test_odd_file_names_keep_their_path_in_json_and_sarif(tmp_path: Path, git: b
     }
     assert all(" " not in uri and "\n" not in uri and "#" not in uri for uri in uris)
     assert {unquote(uri) for uri in uris} == set(ODD_NAMES)
+
+
+def test_regression_a_folder_inside_a_work_tree_is_scanned(tmp_path: Path) -> None:
+    # Found while running the crash check: scanning a sub-folder of a git work tree (a
+    # service in a monorepo) listed the files of the whole work tree relative to its top,
+    # none of which existed under the folder: zero files, every check n/a.
+    root = write_tree(
+        tmp_path / "mono",
+        {"services/model/serve.py": SERVE_PY, "other/train.py": "import os\n", ".gitignore": ""},
+    )
+    (root / "services" / "model" / ".gitignore").write_text("ignored.py\n")
+    (root / "services" / "model" / "ignored.py").write_text("def f(:\n")
+    git_init(root)
+    report = scan(root / "services" / "model")
+    assert report["summary"]["files"] == 2  # serve.py and .gitignore; ignored.py is ignored
+    assert ("serve.py", CANARY_LINE) in {
+        (f["path"], f["line"]) for f in check_of(report, "ML307")["findings"]
+    }
+    assert not any("not a git work tree" in n for n in report["notes"])
