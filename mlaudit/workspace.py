@@ -190,8 +190,15 @@ def _git_files(root: Path) -> list[str] | None:
         out = git.Git(str(root)).execute(
             [
                 "git",
+                # from the scanned root itself: when it is a folder inside a work tree,
+                # ls-files then lists that folder's files, relative to it
+                "-C",
+                str(root),
                 "-c",
                 "core.quotepath=off",
+                # a repository's own config may name a command to run (fsmonitor): never
+                "-c",
+                "core.fsmonitor=false",
                 "ls-files",
                 "-z",
                 "--cached",

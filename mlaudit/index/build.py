@@ -11,13 +11,25 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import msgspec
 
 from mlaudit.index.cache import FactsCache
-from mlaudit.index.extract import PARSED_KINDS, decode, digest, extract_bytes
+from mlaudit.index.extract import (
+    OVER_BUDGET,
+    PARSED_KINDS,
+    decode,
+    digest,
+    extract_bytes,
+    time_budget,
+)
 from mlaudit.index.facts import FileFacts, ParseError
 from mlaudit.index.triage import default_triage, full_pass_forced, light_facts
 from mlaudit.workspace import Workspace
@@ -30,9 +42,45 @@ _decoder = msgspec.msgpack.Decoder(FileFacts)
 Job = tuple[str, str, bytes, str]  # path, kind, content, mode (full, light, triage)
 
 
+PROCESS_DIED = "not parsed: the process extracting this file died (or ran far over the time budget)"
+
+
+def _isolated(job: Job, context: BaseContext) -> FileFacts:
+    """Extract one file in a process of its own; its death becomes an ML901 fact."""
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return _decoder.decode(pool.submit(_work, [job]).result()[0])
+    except BrokenProcessPool:
+        facts = FileFacts(path=job[0], kind=job[1], digest=digest(job[2]))
+        facts.errors.append(ParseError(PROCESS_DIED))
+        return facts
+
+
 def _work(batch: list[Job]) -> list[bytes]:
     """Worker: extract a batch of files and return their facts, encoded."""
-    return [_encoder.encode(extract_bytes(*job)) for job in batch]
+    limit = 2 * time_budget() + 1 if time_budget() > 0 else 0.0
+    encoded: list[bytes] = []
+    for job in batch:
+        with _cpu_limit(limit):
+            encoded.append(_encoder.encode(extract_bytes(*job)))
+    return encoded
+
+
+@contextmanager
+def _cpu_limit(seconds: float) -> Iterator[None]:
+    """In a pool worker only: the time budget's backstop for native code, which the budget's
+    Python-level interrupt cannot stop. Past ``seconds`` of CPU time the kernel ends the
+    worker (SIGVTALRM's default action); the pool then names the file (PROCESS_DIED)."""
+    if seconds <= 0 or not hasattr(signal, "ITIMER_VIRTUAL"):
+        yield
+        return
+    previous = signal.signal(signal.SIGVTALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
 
 
 def _batches(items: list[Job], jobs: int) -> list[list[Job]]:
@@ -128,9 +176,10 @@ class IndexBuilder:
                 self._triage[source.path] = "light"
                 # A cached full record means libcst already parsed it (an earlier scan
                 # needed it): no syntax check is owed, the light record is a regex pass.
+                # A file that failed to parse keeps its cached record: its errors (ML901).
                 self.facts[source.path] = (
                     light_record(cached, _light_text(source.kind, data, decode(data)))
-                    if _is_full(cached)
+                    if _is_full(cached) and cached.python is not None
                     else cached
                 )
             elif source.path in self._full and (verdict == "full" or forced):
@@ -185,11 +234,7 @@ class IndexBuilder:
         if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
             results = [extract_bytes(*job) for job in todo]
         else:
-            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            results = []
-            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
-                for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
-                    results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
+            results = self._pooled(todo)
         for item in results:
             if item.kind in PYTHON_KINDS:
                 item.triaged = item.triaged or self._triage.get(item.path, "full")
@@ -198,6 +243,20 @@ class IndexBuilder:
             if _is_full(item):
                 self._full[item.path] = item
 
+    def _pooled(self, todo: list[Job]) -> list[FileFacts]:
+        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        results: list[FileFacts] = []
+        try:
+            with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+                for encoded_batch in pool.map(_work, _batches(todo, self.jobs)):
+                    results.extend(_decoder.decode(encoded) for encoded in encoded_batch)
+        except BrokenProcessPool:
+            # A worker died (a native parser crashed, or the system killed it): extract the
+            # files not done one process each, so the file that kills its process is named.
+            done = {facts.path for facts in results}
+            results.extend(_isolated(job, context) for job in todo if job[0] not in done)
+        return results
+
     def save_cache(self) -> None:
         if self.cache is None:
             return
@@ -205,6 +264,8 @@ class IndexBuilder:
         for path, facts in self.ordered().items():
             if facts.kind not in PARSED_KINDS or not facts.digest:
                 continue
+            if any(e.message.startswith((OVER_BUDGET, PROCESS_DIED)) for e in facts.errors):
+                continue  # the time budget depends on the machine's load: retry next scan
             entries[path] = self._full.get(path, facts)  # keep the fullest facts known
         self.cache.replace_all(entries)
         self.cache.save()

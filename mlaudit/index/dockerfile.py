@@ -27,5 +27,6 @@ def parse_dockerfile(text: str) -> tuple[DockerFacts, list[ParseError]]:
             original=c.original,
         )
         for c in commands
+        if c.cmd  # a lone line continuation parses as an instruction with no command
     ]
     return DockerFacts(instructions), []

@@ -7,6 +7,11 @@ single odd file never stops a scan.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlaudit.index.facts import FileFacts, ParseError, ProcessLine
@@ -15,11 +20,16 @@ from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "11"
+FACTS_VERSION = "12"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 # Notebooks carry their outputs (plots as base64): the code is a small part of the bytes.
 NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024
+
+# Seconds one file may take to extract before it is reported (ML901) instead of waited on.
+# MLAUDIT_FILE_TIMEOUT overrides it (0 turns the budget off).
+DEFAULT_TIME_BUDGET = 60.0
+OVER_BUDGET = "not parsed: extraction took longer than"
 
 # Kinds whose content the index reads; every other kind is known by its path alone.
 PARSED_KINDS = frozenset(
@@ -44,12 +54,72 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8-sig", errors="replace")
 
 
+class _OverBudget(BaseException):
+    """Raised by the timer inside one file's extraction (a BaseException, so no parser's
+    ``except Exception`` swallows it)."""
+
+
+def time_budget() -> float:
+    """The per-file time budget in seconds (0: none)."""
+    raw = os.environ.get("MLAUDIT_FILE_TIMEOUT", "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_TIME_BUDGET
+    except ValueError:
+        value = DEFAULT_TIME_BUDGET
+    return max(value, 0.0)
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _OverBudget
+
+
+@contextmanager
+def _budget(seconds: float) -> Iterator[None]:
+    """Interrupt the body after ``seconds`` of wall time (POSIX interval timer).
+
+    Works wherever extraction runs: the main thread of the CLI (serial path) and the main
+    thread of each pool worker, which is where ProcessPoolExecutor runs its tasks. Elsewhere
+    (another thread, no SIGALRM, a timer already armed by the host program) there is no
+    budget. The previous handler and timer are restored afterwards. The interrupt lands
+    when Python code next runs: a native parser call finishes first.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    )
+    if not usable:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> FileFacts:
-    """Facts of one file from its bytes.
+    """Facts of one file from its bytes, within the per-file time budget.
 
     For Python, ``mode`` is ``full`` (the libcst pass), ``light`` (imports only, after a
     syntax check) or ``triage`` (decide from the text, in the worker, and record the verdict).
     """
+    if kind not in PARSED_KINDS:
+        return FileFacts(path=path, kind=kind, digest=digest(data))
+    seconds = time_budget()
+    try:
+        with _budget(seconds):
+            return _extract_bytes(path, kind, data, mode)
+    except _OverBudget:
+        facts = FileFacts(path=path, kind=kind, digest=digest(data))
+        facts.errors.append(ParseError(f"{OVER_BUDGET} the {seconds:g}-second budget"))
+        return facts
+
+
+def _extract_bytes(path: str, kind: str, data: bytes, mode: str) -> FileFacts:
     facts = FileFacts(path=path, kind=kind, digest=digest(data))
     if kind not in PARSED_KINDS:
         return facts
@@ -238,6 +308,10 @@ def _python(facts: FileFacts, data: bytes) -> None:
 
     from mlaudit.index.python import extract, parse_python
 
+    too_deep = _too_deep_for_libcst(data)
+    if too_deep is not None:
+        facts.errors.append(too_deep)
+        return
     try:
         module = parse_python(data)
     except cst.ParserSyntaxError as exc:
@@ -250,6 +324,26 @@ def _python(facts: FileFacts, data: bytes) -> None:
         facts.errors.append(ParseError(f"cannot decode as Python source: {reason}"))
         return
     facts.python = extract(module, facts.path)
+
+
+def _too_deep_for_libcst(data: bytes) -> ParseError | None:
+    """libcst's native parser overflows its stack (the process dies) on nesting deeper than
+    CPython accepts: thousands of unary operators, lambdas, brackets. CPython's compiler
+    refuses those first, cheaply and safely, so its verdict guards the libcst parse."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, "<mlaudit>", "exec", dont_inherit=True)
+    except (RecursionError, MemoryError):
+        return ParseError("not parsed: nesting too deep for the parser")
+    except SyntaxError as error:
+        if "too many nested parentheses" in (error.msg or ""):
+            return ParseError(f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1)
+    except (ValueError, OverflowError):
+        pass
+    return None
 
 
 def _syntax_error(data: bytes, exc: Exception) -> ParseError:

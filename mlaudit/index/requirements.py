@@ -90,6 +90,8 @@ def parse_pyproject(text: str) -> tuple[DepsFacts, list[ParseError]]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = int(m.group(1)) if (m := re.search(r"line (\d+)", str(exc))) else 1
+        if "end of document" in str(exc):  # tomllib gives no line there: the last one
+            line = max(len(text.splitlines()), 1)
         return DepsFacts(), [ParseError(f"invalid TOML: {exc}", line)]
     facts = DepsFacts()
     errors: list[ParseError] = []

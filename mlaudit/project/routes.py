@@ -118,8 +118,15 @@ class RouteBuilder:
                 )
                 self.objects[obj.key] = obj
 
-    def object_for(self, path: str, scope: str, name: str) -> RouteObject | None:
-        """The route object a name refers to in a module (local or imported)."""
+    def object_for(
+        self,
+        path: str,
+        scope: str,
+        name: str,
+        _seen: frozenset[tuple[str, str]] = frozenset(),
+    ) -> RouteObject | None:
+        """The route object a name refers to in a module (local or imported); re-exports
+        that import each other in a cycle resolve to nothing."""
         parts = scope.split(".") if scope else []
         while parts:  # built in an enclosing function (an app factory)
             found_local = self.objects.get((path, ".".join([*parts, name])))
@@ -146,7 +153,9 @@ class RouteBuilder:
         module_path, member = split
         found = self.objects.get((module_path, member))
         if found is None and member in self.symbols.by_path[module_path].bindings:
-            return self.object_for(module_path, "", member)
+            if (module_path, member) in _seen:
+                return None
+            return self.object_for(module_path, "", member, _seen | {(module_path, member)})
         return found
 
     def _find_mounts(self) -> None:
