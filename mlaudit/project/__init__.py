@@ -49,6 +49,7 @@ class Project:
             if facts.python is not None
         }
         self.symbols = SymbolTable(modules)
+        self._call_names: dict[int, tuple[Call, str]] = {}
         self.production_modules = sorted(p for p in modules if not is_test_path(p))
         from mlaudit.project.routes import RouteBuilder, RouteObject
 
@@ -94,8 +95,16 @@ class Project:
         return any(imp.module.split(".")[0] in root_set for imp in info.facts.imports)
 
     def call_name(self, path: str, call: Call) -> str:
-        """A call's external name with local instances expanded (``aim.Run().track``)."""
-        return self.symbols.external_name(path, call)
+        """A call's external name with local instances expanded (``aim.Run().track``).
+
+        Memoised per call fact (by identity: the facts live as long as the project), since
+        many checks ask for the names of the same calls.
+        """
+        found = self._call_names.get(id(call))
+        if found is None or found[0] is not call:
+            found = (call, self.symbols.external_name(path, call))
+            self._call_names[id(call)] = found
+        return found[1]
 
     def function(self, ref: FuncRef) -> Function | None:
         return self.symbols.function(ref)
