@@ -8,14 +8,11 @@ project object so the dozen serving checks walk each handler once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from mlaudit.catalog import load_traits_vocabulary
-from mlaudit.index.facts import Call, Function
+from mlaudit.index.facts import Call
 from mlaudit.project import Project, Reached
+from mlaudit.project.inference import Handler, handlers, prediction_handlers
 from mlaudit.project.symbols import FuncRef, ModuleInfo, last_attr, match_any
-from mlaudit.project.traits import loaded_object, offloaded_inference, runner_call
-from mlaudit.results import Route
 
 # Frameworks whose route rows are HTTP paths a client calls (others are handler-style rows:
 # a Lambda handler, a Gradio/Streamlit app).
@@ -24,98 +21,26 @@ HTTP_FRAMEWORKS = frozenset(
 )
 HANDLER_ONLY = frozenset({"lambda", "gradio", "streamlit"})
 
-
-@dataclass
-class Handler:
-    """A function that answers requests, with every route that reaches it."""
-
-    ref: FuncRef
-    routes: list[Route]
-    function: Function
-    reached: list[Reached] = field(default_factory=list)
-    model_call: tuple[Reached | None, str] | None = None  # first model call (None: direct)
-
-    @property
-    def route(self) -> Route:
-        return self.routes[0]
-
-    @property
-    def label(self) -> str:
-        return f"{self.route.method} {self.route.path}"
-
-    @property
-    def scopes(self) -> set[FuncRef]:
-        """The handler and every project function it reaches."""
-        found = {self.ref}
-        for reached in self.reached:
-            found.update(reached.chain)
-            ref = reached.target.func if reached.target is not None else None
-            if ref is not None:
-                found.add(ref)
-        return found
-
-
-def handlers(project: Project) -> list[Handler]:
-    """Every route handler, in a stable order, with its reachable calls (memoised)."""
-    cached = project.__dict__.get("_mlaudit_handlers")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    inference = set(load_traits_vocabulary()["SERVES"]["inference-methods"])
-    inference_calls = load_traits_vocabulary()["SERVES"].get("inference-calls", ())
-    loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
-    grouped: dict[FuncRef, list[Route]] = {}
-    for route in project.routes:
-        grouped.setdefault(FuncRef(route.handler_path, route.handler_qualname), []).append(route)
-    result: list[Handler] = []
-    for ref, routes in sorted(grouped.items(), key=lambda kv: (kv[0].path, kv[0].qualname)):
-        function = project.function(ref)
-        if function is None and not ref.qualname:  # a script rerun per request (Streamlit)
-            function = Function(qualname="", line=routes[0].line, end_line=routes[0].line)
-        if function is None:
-            continue
-        handler = Handler(ref, routes, function, list(project.walk_calls(ref)))
-        for reached in handler.reached:
-            if reached.target is not None and reached.target.kind != "external":
-                continue
-            name = runner_call(project.call_name(reached.path, reached.call))
-            if (
-                last_attr(name) in inference
-                or match_any(name, loaders)
-                or match_any(project.call_name(reached.path, reached.call), inference_calls)
-                or _calls_model(name)
-                or loaded_object(project, reached, loaders)
-            ):
-                handler.model_call = (reached, name)
-                break
-            passed = offloaded_inference(reached.call, inference)
-            if passed is not None:  # run_in_threadpool(model.predict, rows)
-                handler.model_call = (reached, passed)
-                break
-        if handler.model_call is None and routes[0].framework in _MODEL_FRAMEWORKS:
-            handler.model_call = (None, f"{routes[0].framework} inference handler")
-        result.append(handler)
-    project.__dict__["_mlaudit_handlers"] = result
-    return result
-
-
-# Handler-style frameworks whose handlers exist only to run a model.
-_MODEL_FRAMEWORKS = frozenset({"bentoml", "kserve", "ray"})
-
-
-def _calls_model(name: str) -> bool:
-    """``self.model(x)``, ``model(x)``: calling a model object directly (torch, keras)."""
-    tail = last_attr(name).replace("()", "")
-    return tail in ("model", "net", "pipe") or (
-        tail.endswith("_model") and not tail.startswith(("load", "get", "build", "make"))
-    )
-
-
-def prediction_handlers(project: Project) -> list[Handler]:
-    """Handlers that run a model (what a prediction route is)."""
-    return [h for h in handlers(project) if h.model_call is not None]
+# The handler model lives in the project layer (the SERVES trait reads it too); the checks
+# import it from here with the schema helpers below.
+__all__ = [
+    "HANDLER_ONLY",
+    "HTTP_FRAMEWORKS",
+    "Handler",
+    "annotation_classes",
+    "calls_in_scopes",
+    "chain_text",
+    "class_bases",
+    "handlers",
+    "is_schema_class",
+    "prediction_handlers",
+    "resolve_class",
+    "validated_in",
+]
 
 
 def chain_text(handler: Handler, reached: Reached | None) -> str:
+    """``predict() → predict_one() → load_model()``: how a handler reaches a call."""
     if reached is None:
         return _short(handler.ref)
     return " → ".join(_short(ref) for ref in reached.chain)

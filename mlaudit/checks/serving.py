@@ -8,6 +8,7 @@ from mlaudit.checks.handlers import HANDLER_ONLY
 from mlaudit.index.facts import Call, Function
 from mlaudit.project import Project, Reached
 from mlaudit.project.deploy import probes
+from mlaudit.project.inference import inference, route_word
 from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome, Route
 
@@ -41,10 +42,19 @@ def model_loaded_per_request(project: Project, rule: Rule) -> Outcome:
     """Follow every route handler into the repository's helpers; report uncached loads."""
     loaders = rule.vocab("loaders")
     caches = rule.vocab("caches")
+    management = rule.vocab("management-words")
     handlers: dict[FuncRef, list[Route]] = {}
+    managing: list[Evidence] = []
     for route in project.routes:
+        if route_word(route, management) is not None:
+            if len(managing) < 3:
+                message = f"{route.method} {route.path} manages the served model"
+                managing.append(Evidence(message, route.file, route.line))
+            continue
         handlers.setdefault(FuncRef(route.handler_path, route.handler_qualname), []).append(route)
     if not handlers:
+        if managing:
+            return Outcome("n/a", "only model-management routes were recognised", managing)
         return Outcome("n/a", "no route handlers were recognised")
 
     def stop(ref: FuncRef, function: Function) -> bool:
@@ -93,12 +103,19 @@ def model_loaded_per_request(project: Project, rule: Rule) -> Outcome:
         )
     if cached:
         return Outcome(
-            "pass", f"model loads reachable from {routes_seen} route(s) are cached", cached
+            "pass",
+            f"model loads reachable from {routes_seen} route(s) are cached",
+            cached + managing,
         )
+    examined = [
+        Evidence(f"{r.method} {r.path} examined", r.file, r.line)
+        for r in project.routes
+        if FuncRef(r.handler_path, r.handler_qualname) in handlers
+    ]
     return Outcome(
         "pass",
         f"no model load is reachable from the {len(handlers)} handler(s) of {routes_seen} route(s)",
-        [Evidence(f"{r.method} {r.path} examined", r.file, r.line) for r in project.routes[:3]],
+        examined[:3] + managing,
     )
 
 
@@ -134,26 +151,47 @@ def _reaches_loader(project: Project, ref: FuncRef | None, loaders: tuple[str, .
     )
 
 
+# A path segment that opens a health namespace: `/health/heartbeat`, `/healthz/live`.
+_HEALTH_NAMESPACES = frozenset({"health", "healthz", "healthcheck", "health_check", "livez"})
+
+
 def _is_health_path(path: str, vocabulary: tuple[str, ...]) -> str | None:
+    """The vocabulary path a route is: its last segment (``/api/v1/healthz``), or for
+    liveness a health namespace anywhere in it (``/api/health/heartbeat``)."""
     trimmed = path.rstrip("/") or "/"
+    segments = [s.lower() for s in trimmed.split("/") if s]
     for candidate in vocabulary:
         if trimmed == candidate or trimmed.endswith(candidate):
             return candidate
+    if "/health" in vocabulary:
+        for segment in segments[:-1]:
+            if segment in _HEALTH_NAMESPACES:
+                return "/" + segment
     return None
 
 
 def _checks_model(project: Project, route: Route) -> bool:
-    """Whether a health handler looks at the model (a name or call that mentions it)."""
+    """Whether a health handler looks at the model: a name or call that mentions it, a
+    call of the (cached) loader, or a use of an object a loader produced."""
+    objects = inference(project).objects
     start = FuncRef(route.handler_path, route.handler_qualname)
     function = project.function(start)
     if function is not None and function.model_refs:
         return True
     for reached in project.walk_calls(start, max_depth=3):
-        if "model" in reached.call.name.lower():
+        call = reached.call
+        if "model" in call.name.lower():
             return True
         ref = reached.target.func if reached.target is not None else None
         callee = project.function(ref) if ref is not None else None
-        if callee is not None and callee.model_refs:
+        if callee is not None and ref is not None:
+            if callee.model_refs or objects.function_source(ref, 1) is not None:
+                return True
+            continue
+        if objects.produces_model(project.call_name(reached.path, call)) is not None:
+            return True
+        owner = call.name.rpartition(".")[0]
+        if owner and objects.source(reached.path, call.scope, owner) is not None:
             return True
     return False
 

@@ -26,6 +26,7 @@ from mlaudit.checks.handlers import (
 )
 from mlaudit.index.facts import Value
 from mlaudit.project import Project
+from mlaudit.project.inference import inference
 from mlaudit.project.symbols import ModuleInfo, last_attr, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
@@ -469,7 +470,7 @@ def _validated_fields(info: ModuleInfo, cls: str, decorators: tuple[str, ...]) -
 def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome:
     """``async def`` handlers that call ``model.predict`` on the event loop."""
     offload = rule.vocab("offload-calls")
-    inference = set(load_traits_vocabulary()["SERVES"]["inference-methods"])
+    finder = inference(project)
     served = prediction_handlers(project)
     if not served:
         return Outcome("n/a", "no request handler runs a model")
@@ -493,16 +494,8 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
         offloads = _offload_ranges(project, handler, offload)
         for reached in handler.reached:
             call = reached.call
-            if call.awaited or (reached.target is not None and reached.target.kind != "external"):
+            if call.awaited or finder.model_call(reached) is None:
                 continue
-            called = call.name[: -len(".run")] if call.name.endswith(".run") else call.name
-            tail = last_attr(called)
-            if tail not in inference and not _model_object_call(called):
-                continue
-            if tail in _GENERIC_METHODS and not _model_receiver(
-                project.call_name(reached.path, call)
-            ):
-                continue  # `text.encode("utf-8")` is not inference
             if any(
                 reached.path == p and s == call.scope and a <= call.line <= b
                 for p, s, a, b in offloads
@@ -545,25 +538,6 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
         "{n} blocking inference call(s) in async handlers",
         f"no async prediction handler ({async_count}) blocks the event loop with inference",
         evidence,
-    )
-
-
-# Inference method names that other objects have too (str.encode, a generator's forward):
-# they count only on a receiver that reads as a model.
-_GENERIC_METHODS = frozenset({"encode", "embed", "generate", "forward", "infer", "classify"})
-_MODEL_WORDS = ("model", "encoder", "embedder", "classifier", "pipe", "net", "llm", "predictor")
-_ML_PACKAGES = ("sentence_transformers", "transformers", "torch", "tensorflow", "keras", "vllm")
-
-
-def _model_receiver(name: str) -> bool:
-    receiver = name.rpartition(".")[0].lower()
-    return receiver.split(".", 1)[0] in _ML_PACKAGES or any(w in receiver for w in _MODEL_WORDS)
-
-
-def _model_object_call(name: str) -> bool:
-    tail = last_attr(name)
-    return tail in ("model", "net") or (
-        tail.endswith("_model") and not tail.startswith(("load", "get"))
     )
 
 

@@ -143,21 +143,49 @@ def main_runs(project: Project, starters: tuple[str, ...]) -> list[MainRun]:
                 found.append(MainRun(info.path, call, name, name.split(".")[0]))
                 continue
             owner, _, method = call.name.rpartition(".")
-            if method == "run" and owner and _is_flask_app(project, info, owner, flask_apps):
+            if (
+                method == "run"
+                and owner
+                and _is_flask_app(project, info, owner, flask_apps, call.scope)
+            ):
                 found.append(MainRun(info.path, call, call.name, "flask-dev"))
     return found
 
 
 def _is_flask_app(
-    project: Project, info: ModuleInfo, owner: str, apps: set[tuple[str, str]]
+    project: Project, info: ModuleInfo, owner: str, apps: set[tuple[str, str]], scope: str = ""
 ) -> bool:
+    """Whether ``owner`` (of ``owner.run()``) is a Flask app: built here, imported, or
+    returned by an application factory (``app = create_app()``, ``create_app().run()``)."""
     if (info.path, owner) in apps:
         return True
+    if owner.endswith("()"):
+        return _is_factory(project, info.path, scope, owner[:-2])
+    assign = info.variable(scope, owner)
+    if assign is not None and assign.value.kind == "call" and isinstance(assign.value.value, str):
+        return _is_factory(project, info.path, assign.scope, assign.value.value)
     dotted = info.bindings.get(owner)
     if dotted is None:
         return False
     split = project.symbols.split_module(dotted, info.path)
     return split is not None and split in apps
+
+
+def _is_factory(project: Project, path: str, scope: str, called: str) -> bool:
+    """A repository function that builds a Flask app (the app object is created in it)."""
+    symbols = project.symbols
+    target = symbols.resolve_dotted(called, path) if "." in called else None
+    if target is None:
+        target = symbols.resolve_call_name(path, scope, called)
+    if target is None or target.kind != "function" or target.path is None:
+        return False
+    return any(
+        o.framework == "flask"
+        and o.role == "app"
+        and o.path == target.path
+        and o.scope == target.name
+        for o in project.route_objects
+    )
 
 
 # -- ML305 ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -103,6 +104,9 @@ def _string_value(node: cst.CSTNode) -> str | None:
     return None
 
 
+_LEADING_NAME = re.compile(r"[^.(\[]+")
+
+
 class _Extractor:
     """One walk over a module that fills a PyFacts."""
 
@@ -124,11 +128,14 @@ class _Extractor:
 
     # -- names -------------------------------------------------------------------------
     def resolve(self, dotted: str) -> str:
-        head, sep, rest = dotted.partition(".")
+        """Qualify the leading name through the file's imports: ``np.load`` ->
+        ``numpy.load``, ``session().run`` -> ``app.model.session().run``."""
+        match = _LEADING_NAME.match(dotted)
+        head = match.group(0) if match else dotted
         bound = self.bindings.get(head)
         if bound is None:
             return dotted
-        return bound + sep + rest
+        return bound + dotted[len(head) :]
 
     def dotted(self, node: cst.CSTNode) -> str | None:
         """Dotted text of a name/attribute chain, unresolved; None for other expressions."""
@@ -458,8 +465,8 @@ class _Extractor:
     def visit_call(self, node: cst.Call) -> None:
         name = self.qualified(node.func) or "<expr>"
         fact = Call(name=name, line=0, col=0, end_line=0, scope=self.scope_name)
-        head = (self.dotted(node.func) or "").split(".", 1)[0]
-        fact.imported = head in self.bindings
+        written = _LEADING_NAME.match(self.dotted(node.func) or "")
+        fact.imported = written is not None and written.group(0) in self.bindings
         fact.args, fact.kwargs = self.arguments(node.args)
         if self.guards:
             fact.guard = self.guards[-1]

@@ -40,6 +40,7 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML407", "print-calls"),
         ("ML404", "observe-calls"),
         ("SERVES", "inference-calls"),
+        ("SERVES", "model-constructors"),
         ("ML203", "fit-methods"),
         ("ML306", "body-reads"),
         ("ML306", "validators"),
@@ -105,6 +106,8 @@ NOT_CALLS: frozenset[str] = frozenset(
         "machine-path-patterns",
         "versioning-modules",
         "feature-store-modules",
+        "ml-serving",
+        "management-words",
     }
 )
 _ROUTE_DECORATOR = re.compile(
@@ -131,6 +134,9 @@ _ROUTE_WORDS = (
     "gradio",
     "streamlit",
     "starlette.routing",
+    "flask_restx",
+    "flask_restplus",
+    "flask_restful",
 )
 _LAMBDA_HANDLER = re.compile(r"def\s+\w+\s*\(\s*_?event\s*,\s*_?(?:context|ctx)\b")
 _MAIN = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.MULTILINE)

@@ -23,11 +23,25 @@ ROUTE_OBJECTS: dict[str, tuple[str, str, str | None]] = {
     "flask.Flask": ("flask", "app", None),
     "flask.Blueprint": ("flask", "router", "url_prefix"),
     "flask.blueprints.Blueprint": ("flask", "router", "url_prefix"),
+    # Flask-RESTX / Flask-RESTPlus / Flask-RESTful: an Api on an app or blueprint, namespaces
+    # mounted on it, Resource classes routed by decorator or add_resource.
+    "flask_restx.Api": ("flask", "api", "prefix"),
+    "flask_restplus.Api": ("flask", "api", "prefix"),
+    "flask_restful.Api": ("flask", "api", "prefix"),
+    "flask_restx.Namespace": ("flask", "namespace", "path"),
+    "flask_restplus.Namespace": ("flask", "namespace", "path"),
 }
+# Roles whose routes are Resource classes (one row per HTTP method the class defines).
+_RESOURCE_ROLES = frozenset({"api", "namespace"})
 _HTTP_METHODS = {"get", "post", "put", "delete", "patch", "options", "head", "trace"}
 _FASTAPI_DECORATORS = _HTTP_METHODS | {"api_route", "websocket"}
 _FLASK_DECORATORS = _HTTP_METHODS | {"route"}
-_MOUNTS = {"include_router": "prefix", "register_blueprint": "url_prefix", "mount": None}
+_MOUNTS = {
+    "include_router": "prefix",
+    "register_blueprint": "url_prefix",
+    "mount": None,
+    "add_namespace": "path",
+}
 
 
 @dataclass
@@ -80,6 +94,9 @@ class RouteBuilder:
             for function in info.facts.functions:
                 for deco in function.decorators:
                     routes.extend(self._from_decorator(path, function.qualname, deco))
+            for cls in info.facts.classes:
+                for deco in cls.decorators:
+                    routes.extend(self._from_resource_decorator(path, cls.qualname, deco))
             for call in info.facts.calls:
                 routes.extend(self._from_call(path, call))
         from mlaudit.project.frameworks import FrameworkRoutes
@@ -97,8 +114,12 @@ class RouteBuilder:
             for assign in info.facts.assigns:
                 if assign.value.kind != "call" or assign.call is None:
                     continue
-                if assign.scope and info.functions.get(assign.scope) is None:
-                    continue  # built in a class body, not a module or a function
+                if (
+                    assign.scope
+                    and info.functions.get(assign.scope) is None
+                    and assign.scope not in info.classes
+                ):
+                    continue
                 kind = ROUTE_OBJECTS.get(str(assign.value.value))
                 if kind is None or len(assign.targets) != 1:
                     continue
@@ -107,6 +128,9 @@ class RouteBuilder:
                 prefix = _const_str(call.kwargs.get(prefix_kw)) if prefix_kw else None
                 if role == "app":
                     prefix = None  # root_path is a proxy setting, not a route prefix
+                if role == "namespace" and prefix is None:
+                    name = _const_str(call.args[0]) if call.args else None
+                    prefix = f"/{name}" if name else None  # Namespace("models") -> /models
                 obj = RouteObject(
                     path,
                     assign.targets[0],
@@ -146,13 +170,19 @@ class RouteBuilder:
         elif dotted is not None and rest:
             dotted = f"{dotted}.{rest}"
         if dotted is None:
+            alias = info.variables.get(("", name))
+            mark = (path, "=" + name)
+            if alias is not None and alias.value.kind == "name" and mark not in _seen:
+                # `tf_api = TensorflowModels.api`: another name for a route object
+                return self.object_for(path, "", str(alias.value.value), _seen | {mark})
             return None
         split = self.symbols.split_module(dotted, path)
         if split is None:
             return None
         module_path, member = split
         found = self.objects.get((module_path, member))
-        if found is None and member in self.symbols.by_path[module_path].bindings:
+        if found is None and module_path != path:
+            # re-exported (`from .api import router`) or aliased in the defining module
             if (module_path, member) in _seen:
                 return None
             return self.object_for(module_path, "", member, _seen | {(module_path, member)})
@@ -161,12 +191,10 @@ class RouteBuilder:
     def _find_mounts(self) -> None:
         for path in sorted(self.paths):
             info = self.symbols.by_path[path]
+            self._mount_apis(path)
             for call in info.facts.calls:
                 owner, _, method = call.name.rpartition(".")
                 if method not in _MOUNTS or not owner:
-                    continue
-                parent = self.object_for(path, call.scope, owner)
-                if parent is None:
                     continue
                 child_ref = (
                     call.args[1]
@@ -178,11 +206,52 @@ class RouteBuilder:
                 child = self.object_for(path, call.scope, str(child_ref.value))
                 if child is None:
                     continue
+                parent = self.object_for(path, call.scope, owner)
+                if parent is None and method in ("register_blueprint", "include_router"):
+                    # `def register_blueprints(app): app.register_blueprint(bp, url_prefix=)`:
+                    # the app is a parameter, but the prefix it gives is the route's.
+                    parent = RouteObject(
+                        path, owner, child.framework, "mount", line=call.line, scope=call.scope
+                    )
+                    self.objects.setdefault(parent.key, parent)
+                    parent = self.objects[parent.key]
+                if parent is None:
+                    continue
                 keyword = _MOUNTS[method]
                 prefix = _const_str(call.kwargs.get(keyword)) if keyword else None
                 if method == "mount":
                     prefix = _const_str(call.args[0]) if call.args else None
                 child.parents.append((parent.key, prefix))
+
+    def _mount_apis(self, path: str) -> None:
+        """``Api(app_or_blueprint)`` and ``api.init_app(app)``: the Api's routes hang off
+        the app or blueprint it is given."""
+        info = self.symbols.by_path[path]
+        for obj in [o for o in self.objects.values() if o.path == path and o.role == "api"]:
+            assign = info.variables.get((obj.scope, obj.var))
+            call = info.facts.calls[assign.call] if assign and assign.call is not None else None
+            first = call.args[0] if call is not None and call.args else None
+            if call is not None and first is None:
+                first = call.kwargs.get("app")
+            parent = (
+                self.object_for(path, obj.scope, str(first.value))
+                if first is not None and first.kind == "name"
+                else None
+            )
+            if parent is not None:
+                obj.parents.append((parent.key, None))
+        for call in info.facts.calls:
+            owner, _, method = call.name.rpartition(".")
+            if method != "init_app" or not owner or not call.args:
+                continue
+            api = self.object_for(path, call.scope, owner)
+            app = (
+                self.object_for(path, call.scope, str(call.args[0].value))
+                if call.args[0].kind == "name"
+                else None
+            )
+            if api is not None and app is not None and api.role == "api":
+                api.parents.append((app.key, None))
 
     def full_prefixes(
         self, obj: RouteObject, seen: frozenset[tuple[str, str]] = frozenset()
@@ -258,8 +327,47 @@ class RouteBuilder:
         methods = self._methods(verb, deco.kwargs, obj.framework)
         return self._route(obj, methods, route_path, FuncRef(path, qualname), path, deco.line)
 
+    def _resource_rows(
+        self, obj: RouteObject, cls_path: str, cls: str, paths: list[str], file: str, line: int
+    ) -> list[Route]:
+        """One row per HTTP method a Resource class defines, for each of its paths."""
+        rows: list[Route] = []
+        for verb in sorted(_HTTP_METHODS):
+            method = self.symbols.resolve_method(cls_path, cls, verb)
+            if method is None or method.func is None:
+                continue
+            for route_path in paths:
+                rows.extend(self._route(obj, [verb.upper()], route_path, method.func, file, line))
+        return rows
+
+    def _from_resource_decorator(self, path: str, cls: str, deco) -> list[Route]:  # type: ignore[no-untyped-def]
+        """``@ns.route("/<name>/predict")`` on a Flask-RESTX Resource class."""
+        owner, _, verb = deco.name.rpartition(".")
+        if verb != "route" or not owner or not deco.called:
+            return []
+        obj = self.object_for(path, cls.rpartition(".")[0], owner)
+        if obj is None or obj.role not in _RESOURCE_ROLES:
+            return []
+        paths = [str(a.value) for a in deco.args if a.kind == "const" and a.value]
+        return self._resource_rows(obj, path, cls, paths or [""], path, deco.line)
+
+    def _add_resource(self, obj: RouteObject, path: str, call: Call) -> list[Route]:
+        """``api.add_resource(Predict, "/predict", "/v1/predict")`` (Flask-RESTful/RESTX)."""
+        if not call.args or call.args[0].kind != "name":
+            return []
+        target = self.symbols.resolve_call_name(path, call.scope, str(call.args[0].value))
+        if target is None or target.kind != "class" or target.path is None:
+            return []
+        paths = [str(a.value) for a in call.args[1:] if a.kind == "const" and a.value]
+        return self._resource_rows(obj, target.path, target.name, paths, path, call.line)
+
     def _from_call(self, path: str, call: Call) -> list[Route]:
         owner, _, method = call.name.rpartition(".")
+        if method == "add_resource" and owner:
+            obj = self.object_for(path, call.scope, owner)
+            if obj is not None and obj.role in _RESOURCE_ROLES:
+                return self._add_resource(obj, path, call)
+            return []
         if method not in ("add_api_route", "add_url_rule") or not owner:
             return []
         obj = self.object_for(path, call.scope, owner)

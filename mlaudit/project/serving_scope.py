@@ -63,24 +63,11 @@ def serving_modules(project: Project) -> set[str]:
 
 
 def prediction_routes(project: Project) -> list[Route]:
-    """Routes whose handler reaches model inference (``predict``, ``generate``, ...): a
-    readiness route that only loads the model is not a prediction route."""
-    memo = _memo(project)
-    if "prediction" in memo:
-        return list(memo["prediction"])
-    from mlaudit.catalog import load_traits_vocabulary
+    """Routes whose handler runs a model (``mlaudit.project.inference``): a readiness route
+    that only loads the model is not a prediction route."""
+    from mlaudit.project.inference import prediction_routes as routes
 
-    inference = set(load_traits_vocabulary()["SERVES"]["inference-methods"])
-    found: list[Route] = []
-    for route in project.routes:
-        start = FuncRef(route.handler_path, route.handler_qualname)
-        for reached in project.walk_calls(start):
-            name = project.call_name(reached.path, reached.call)
-            if last_attr(name) in inference:
-                found.append(route)
-                break
-    memo["prediction"] = found
-    return list(found)
+    return routes(project)
 
 
 def reached_from(project: Project, route: Route) -> list[Reached]:

@@ -44,6 +44,10 @@ class Target:
         return None
 
 
+_TYPE_WORD = re.compile(r"[A-Za-z_][\w.]*")
+_TYPING_WORDS = frozenset({"None", "Optional", "Union", "typing.Optional", "typing.Union"})
+
+
 class _PatternSet:
     """A vocabulary compiled for matching: exact names in a set, wildcards in one regex."""
 
@@ -357,6 +361,13 @@ class SymbolTable:
                 )
         if head in ("self", "cls"):
             return None
+        if rest:
+            typed = self._parameter_class(info, path, scope, head, depth + 1)
+            if typed is not None and typed.path:
+                # `service: PredictionService = Depends(...)`; `service.score(x)`
+                method, _, tail = rest.partition(".")
+                if not tail:
+                    return self.resolve_method(typed.path, typed.name, method, depth + 1)
         assign = info.variable(scope, head)
         if assign is not None and rest and head not in info.bindings:
             built = self.instance_class(path, scope, assign, depth + 1)
@@ -388,6 +399,33 @@ class SymbolTable:
         target = self.resolve_call_name(path, call.scope, call.name, imported=call.imported)
         self._resolved[key] = target
         return target
+
+    def _parameter_class(
+        self, info: ModuleInfo, path: str, scope: str, name: str, depth: int
+    ) -> Target | None:
+        """The project class a parameter of the enclosing function is annotated with."""
+        parts = scope.split(".") if scope else []
+        while parts:
+            function = info.functions.get(".".join(parts))
+            if function is not None:
+                param = next((p for p in function.params if p.name == name), None)
+                if param is not None:
+                    return self._annotated_class(path, param.annotation, depth)
+            parts.pop()
+        return None
+
+    def _annotated_class(self, path: str, annotation: str | None, depth: int) -> Target | None:
+        if not annotation:
+            return None
+        for word in _TYPE_WORD.findall(annotation):
+            if word in _TYPING_WORDS:
+                continue
+            found = self.resolve_dotted(word, path, depth + 1) if "." in word else None
+            if found is None:
+                found = self.resolve_call_name(path, "", word, depth + 1)
+            if found is not None and found.kind == "class" and found.path:
+                return found
+        return None
 
     @staticmethod
     def _enclosing_class(info: ModuleInfo, scope: str) -> str | None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlaudit.catalog import load_traits_vocabulary
-from mlaudit.index.facts import Call
-from mlaudit.project.symbols import CallFilter, FuncRef, last_attr, match_any
+from mlaudit.project.symbols import CallFilter, match_any
 from mlaudit.results import Evidence, Trait
 from mlaudit.workspace import is_test_path
 
 if TYPE_CHECKING:
-    from mlaudit.project import Project, Reached
+    from mlaudit.project import Project
 
 MAX_EVIDENCE = 3
 
@@ -44,81 +43,48 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     return Trait("TRAINS", bool(evidence), evidence)
 
 
-def _serves(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
-    inference = set(vocab["inference-methods"])
-    inference_calls = vocab.get("inference-calls", ())
-    loaders = project.rule("ML307").vocab("loaders") if "ML307" in project.rules else ()
+def _serves(project: Project) -> Trait:
+    """A route whose handler runs a model, else a route named for prediction in a
+    repository with ML code: n/a must never hide a serving app."""
+    from mlaudit.project.inference import handlers, inference, prediction_handlers
+
+    every = handlers(project)
     evidence: list[Evidence] = []
-    unused: list[Evidence] = []
-    for route in project.routes:
-        start = FuncRef(route.handler_path, route.handler_qualname)
-        hit = None
-        for reached in project.walk_calls(start):
-            if reached.target is not None and reached.target.kind in ("function", "class"):
-                continue  # the repository's own code: walked into, not a model call itself
-            name = runner_call(project.call_name(reached.path, reached.call))
-            if (
-                last_attr(name) in inference
-                or match_any(name, loaders)
-                or match_any(project.call_name(reached.path, reached.call), inference_calls)
-                or loaded_object(project, reached, loaders)
-            ):
-                hit = (reached, name)
-                break
-            passed = offloaded_inference(reached.call, inference)
-            if passed is not None:  # run_in_threadpool(model.predict, rows)
-                hit = (reached, passed)
-                break
-        if hit is not None:
-            reached, name = hit
-            evidence.append(
-                Evidence(
-                    f"{route.method} {route.path} -> {name}() at "
-                    f"{reached.path}:{reached.call.line}",
-                    route.file,
-                    route.line,
+    named: list[Evidence] = []
+    for handler in prediction_handlers(project):
+        found = handler.model_call
+        assert found is not None
+        for route in handler.routes:
+            if found.reached is not None:
+                where = f"{found.reached.path}:{found.reached.call.line}"
+                message = f"{route.method} {route.path} -> {found.name}() at {where}"
+                evidence.append(Evidence(message, route.file, route.line))
+            elif found.how == "framework handler":
+                message = f"{route.method} {route.path} is a {found.name}"
+                evidence.append(Evidence(message, route.file, route.line))
+            else:
+                message = (
+                    f"{route.method} {route.path}: {found.name}; no model call was recognised "
+                    "on its path"
                 )
-            )
-        elif len(unused) < MAX_EVIDENCE:
-            unused.append(
-                Evidence(f"{route.method} {route.path} calls no model", route.file, route.line)
-            )
-        if len(evidence) >= MAX_EVIDENCE:
-            break
-    if evidence:
-        return Trait("SERVES", True, evidence)
+                named.append(Evidence(message, route.file, route.line))
+    # Prediction routes first: they are what a reviewer looks for.
+    words = inference(project).words
+    evidence.sort(key=lambda e: (not _names_prediction(e, words), e.path or "", e.line or 0))
+    named.sort(key=lambda e: (e.path or "", e.line or 0))
+    shown = (evidence + named)[:MAX_EVIDENCE]
+    if shown:
+        return Trait("SERVES", True, shown)
+    unused = [
+        Evidence(f"{h.label} calls no model", h.route.file, h.route.line)
+        for h in every[:MAX_EVIDENCE]
+    ]
     return Trait("SERVES", False, unused)
 
 
-def loaded_object(project: Project, reached: Reached, loaders: tuple[str, ...]) -> bool:
-    """``TAGGER(x)`` where ``TAGGER = torch.jit.load(...)``: calling a loaded model."""
-    call = reached.call
-    if "." in call.name or call.imported or (reached.target and reached.target.kind != "external"):
-        return False
-    info = project.symbols.by_path[reached.path]
-    assign = info.variable(call.scope, call.name)
-    return (
-        assign is not None
-        and assign.value.kind == "call"
-        and match_any(str(assign.value.value), loaders) is not None
-    )
-
-
-def offloaded_inference(call: Call, inference: set[str]) -> str | None:
-    """An inference method passed by reference: ``run_in_threadpool(model.predict, x)``."""
-    for arg in call.args:
-        if arg.kind == "name" and last_attr(str(arg.value)) in inference:
-            return str(arg.value)
-    return None
-
-
-def runner_call(name: str) -> str:
-    """``runner.predict.run`` (BentoML runners), ``handle.predict.remote`` (Ray Serve):
-    the inference method the call dispatches to."""
-    for suffix in (".run", ".async_run", ".remote"):
-        if name.endswith(suffix) and name.count(".") >= 2:
-            return name[: -len(suffix)]
-    return name
+def _names_prediction(evidence: Evidence, words: tuple[str, ...]) -> bool:
+    route = evidence.message.split(" -> ", 1)[0].lower()
+    return any(word in route for word in words)
 
 
 def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> Trait:
@@ -207,7 +173,7 @@ def detect_traits(project: Project) -> dict[str, Trait]:
     vocab = load_traits_vocabulary()
     traits = [
         _trains(project, vocab["TRAINS"]),
-        _serves(project, vocab["SERVES"]),
+        _serves(project),
         _by_kind(project, "CONTAINER", vocab["CONTAINER"]["kinds"], "container image"),
         _by_kind(project, "CI", vocab["CI"]["kinds"], "CI configuration"),
         _deploys(project, vocab["DEPLOYS"]),
