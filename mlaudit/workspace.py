@@ -52,6 +52,8 @@ MODEL_EXTENSIONS = frozenset(
 )
 
 _REQUIREMENTS = re.compile(r"(^|[-_.])(requirements|constraints)([-_.].*)?\.(txt|in)$")
+# Folders that hold Azure Pipelines definitions by convention (`.pipelines/ci.yml`).
+_AZURE_DIRS = re.compile(r"/(?:\.pipelines|\.azure-pipelines|azure-pipelines|\.azuredevops)/$")
 _COMPOSE = re.compile(r"^(docker-)?compose([-.].*)?\.ya?ml$")
 
 
@@ -96,7 +98,7 @@ def classify(path: str) -> str:
             return "github-action"
         if lower == ".gitlab-ci.yml":
             return "gitlab-ci"
-        if lower.startswith("azure-pipelines"):
+        if lower.startswith("azure-pipelines") or _AZURE_DIRS.search("/" + parent):
             return "azure-pipelines"
         if parent.endswith(".circleci/") and lower.startswith("config"):
             return "circleci"

@@ -135,6 +135,10 @@ def test_ml109_baseline_in_code_or_docs(make_repo):
         "message": "docs/results.md mentions a baseline",
     }
 
+    prose = {"train.py": fit, "README.md": "# Credits\n\nThanks for the baseline model.\n"}
+    check = check_of(scan_json(make_repo(prose, name="prose")), "ML109")
+    assert check["verdict"] == "fail", "prose that names a baseline records no baseline"
+
     config = {"train.py": fit, "promote.yaml": "gate:\n  champion_metric: f1\n"}
     check = check_of(scan_json(make_repo(config, name="config")), "ML109")
     assert check["verdict"] == "pass"
@@ -212,3 +216,37 @@ def test_ml108_cross_validation_folds_are_not_training_data(make_repo):
     """
     check = check_of(scan_json(make_repo({"cv.py": code})), "ML108")
     assert check["findings"] == []
+
+
+def test_ml109_previous_model_comparisons_pass_and_model_names_do_not(make_repo):
+    fit = "from sklearn.svm import SVC\nSVC().fit(X, y)\n"
+    named = {
+        "train.py": "from sklearn.svm import SVC\n\n\n"
+        "class BaselineModel:\n"
+        "    kind = 'baseline'\n\n"
+        "    def fit(self, X, y):\n"
+        "        return SVC().fit(X, y)\n",
+    }
+    check = check_of(scan_json(make_repo(named, name="named")), "ML109")
+    assert check["verdict"] == "fail", "a production model named Baseline is no baseline"
+
+    champion = {
+        "train.py": fit,
+        "evaluate.py": "def gate(new_mse, registry):\n"
+        "    production_model_mse = registry.metric('mse')\n"
+        "    return new_mse < production_model_mse\n",
+    }
+    check = check_of(scan_json(make_repo(champion, name="champion")), "ML109")
+    assert check["verdict"] == "pass"
+    assert check["evidence"][0]["path"] == "evaluate.py"
+    assert check["evidence"][0]["line"] == 2
+
+    diff = {
+        "train.py": fit,
+        ".github/workflows/report.yml": "on: pull_request\njobs:\n  report:\n"
+        "    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: dvc metrics diff main --md >> report.md\n",
+    }
+    check = check_of(scan_json(make_repo(diff, name="diff")), "ML109")
+    assert check["verdict"] == "pass"
+    assert "CI compares metrics with a previous version" in check["evidence"][0]["message"]

@@ -19,7 +19,7 @@ from mlaudit.project.symbols import FuncRef, ModuleInfo, last_attr, match_any
 HTTP_FRAMEWORKS = frozenset(
     {"fastapi", "flask", "starlette", "litestar", "aiohttp", "django", "bentoml", "ray", "kserve"}
 )
-HANDLER_ONLY = frozenset({"lambda", "gradio", "streamlit"})
+HANDLER_ONLY = frozenset({"lambda", "gradio", "streamlit", "sagemaker", "azureml"})
 
 # The handler model lives in the project layer (the SERVES trait reads it too); the checks
 # import it from here with the schema helpers below.

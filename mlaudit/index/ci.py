@@ -70,6 +70,10 @@ def _walk(node: yaml.Node, job: str, parent: str, steps: list[Step], depth: int 
             if name in SCRIPT_KEYS and isinstance(value, (yaml.ScalarNode, yaml.SequenceNode)):
                 steps.extend(_script_steps(job or name, value))
                 continue
+            if name == "task" and isinstance(value, yaml.ScalarNode):  # Azure `- task: X@1`
+                line = key.start_mark.line + 1
+                steps.append(Step(job=job or name, line=line, uses=str(value.value)))
+                continue
             child = name if (parent == "jobs" or not job) else job
             _walk(value, child, name, steps, depth + 1)
     elif isinstance(node, yaml.SequenceNode):

@@ -101,6 +101,7 @@ class Assign(Struct, array_like=True, omit_defaults=True):
     line: int
     scope: str = ""
     call: int | None = None  # index into PyFacts.calls when the value is a call
+    annotation: str | None = None  # `model: Predictor = ...`: the declared type, resolved
 
 
 class Assert(Struct, array_like=True, omit_defaults=True):

@@ -491,7 +491,13 @@ class _Extractor:
                     names.append(text)
         return names
 
-    def _assign(self, node: cst.CSTNode, targets: list[str], value: cst.CSTNode | None) -> None:
+    def _assign(
+        self,
+        node: cst.CSTNode,
+        targets: list[str],
+        value: cst.CSTNode | None,
+        annotation: str | None = None,
+    ) -> None:
         if value is None:
             return
         # Inside functions only what checks use is kept: names bound to a call
@@ -499,7 +505,7 @@ class _Extractor:
         # and class level keep every assignment.
         if not self.functions or isinstance(value, _KEPT_LOCAL_VALUES):
             call_index = len(self.facts.calls) if isinstance(value, cst.Call) else None
-            fact = Assign(targets, self.value(value), 0, self.scope_name, call_index)
+            fact = Assign(targets, self.value(value), 0, self.scope_name, call_index, annotation)
             self.positions.start(node, _setter(fact, "line"))
             self.facts.assigns.append(fact)
         if not self.scope:
@@ -514,7 +520,8 @@ class _Extractor:
         cls = self.class_stack[-1]
         if cls is not None and isinstance(node.target, cst.Name):
             self._class_field(node, cls, node.target.value)
-        self._assign(node, self._targets([node.target]), node.value)
+        annotation = self.annotation(node.annotation) if self.functions else None
+        self._assign(node, self._targets([node.target]), node.value, annotation)
 
     def _class_field(self, node: cst.AnnAssign, cls: str, name: str) -> None:
         """A schema field: its annotation, default and any length constraints."""

@@ -52,6 +52,17 @@ def _machine_path_regex() -> re.Pattern[str] | None:
     )
 
 
+_NUMBER = re.compile(r"\d")
+
+
+def _states_a_result(text: str, offset: int) -> bool:
+    """A markdown line that records something: a heading, a table row, or a number."""
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    line = text[start : end if end != -1 else len(text)].strip()
+    return line.startswith(("#", "|")) or _NUMBER.search(line) is not None
+
+
 def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
@@ -65,6 +76,8 @@ def text_facts(facts: FileFacts, kind: str, text: str) -> None:
             word = match.group(0)
             if word in seen:
                 continue
+            if kind == "markdown" and not _states_a_result(lower, match.start()):
+                continue  # prose that names a baseline ("credits: the baseline model")
             seen.add(word)
             facts.words.append(TextHit(word, _line(lower, match.start())))
             if len(facts.words) >= MAX_WORD_HITS:

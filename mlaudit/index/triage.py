@@ -108,6 +108,9 @@ NOT_CALLS: frozenset[str] = frozenset(
         "feature-store-modules",
         "ml-serving",
         "management-words",
+        "not-training",
+        "deploy-actions",
+        "comparison-commands",
     }
 )
 _ROUTE_DECORATOR = re.compile(
@@ -139,6 +142,8 @@ _ROUTE_WORDS = (
     "flask_restful",
 )
 _LAMBDA_HANDLER = re.compile(r"def\s+\w+\s*\(\s*_?event\s*,\s*_?(?:context|ctx)\b")
+# Managed-platform inference scripts: SageMaker's model_fn, Azure ML's init()/run().
+_PLATFORM_HANDLER = re.compile(r"^def[ \t]+(?:model_fn|init[ \t]*\([ \t]*\))", re.MULTILINE)
 _MAIN = re.compile(r"""^if\s+__name__\s*==\s*['"]__main__['"]""", re.MULTILINE)
 _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]+)"
@@ -153,6 +158,7 @@ def is_routing(text: str) -> bool:
         any(word in text for word in _ROUTE_WORDS)
         or ("@" in text and _ROUTE_DECORATOR.search(text) is not None)
         or ("event" in text and _LAMBDA_HANDLER.search(text) is not None)
+        or (("model_fn" in text or "init" in text) and _PLATFORM_HANDLER.search(text) is not None)
     )
 
 
@@ -266,7 +272,10 @@ class Triage:
         metric_names: Iterable[str] = (),
         definitions: Iterable[str] = (),
         module_names: Iterable[str] = (),
+        identifier_words: Iterable[str] = (),
     ) -> None:
+        # Words whose names are facts (ML109's `baseline_mse`, `production_model`).
+        self._identifier_words = tuple(w.lower() for w in identifier_words)
         # Files defining functions some check inventories (ML604 feature functions), and
         # modules named like feature code, get the full pass: their functions are the facts.
         words = [re.escape(d).replace(r"\*", r"\w*") for d in definitions]
@@ -314,6 +323,10 @@ class Triage:
             return True
         if path.rsplit("/", 1)[-1] == "noxfile.py":
             return True  # CI runs its sessions: their session.run() calls are commands
+        if self._identifier_words:
+            lower = text.lower()
+            if any(word in lower for word in self._identifier_words):
+                return True
         if self._definitions is not None and self._definitions.search(text):
             return True
         if self._module_names:
@@ -356,6 +369,7 @@ def default_triage() -> Triage:
         metrics,
         features.vocab("feature-function-names") if features else (),
         features.vocab("feature-modules") if features else (),
+        catalog["ML109"].vocab("text-words") if "ML109" in catalog else (),
     )
 
 

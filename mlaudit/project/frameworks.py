@@ -7,7 +7,8 @@ method and path say what calls them, so every serving check follows them like a 
 BentoML APIs (``POST /<api name>``, 1.2+ service classes and the older ``Service`` with
 runners), Ray Serve deployments (``__call__`` at the route prefix), KServe ``Model``
 subclasses (``POST /v1/models/<name>:predict``), AWS Lambda handlers (``LAMBDA /module.func``),
-Gradio apps (``POST /gradio_api/call/<fn>``) and Streamlit scripts (``STREAMLIT /``).
+Gradio apps (``POST /gradio_api/call/<fn>``), Streamlit scripts (``STREAMLIT /``), and the
+inference scripts of SageMaker (``POST /invocations``) and Azure ML (``POST /score``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class FrameworkRoutes:
             if "streamlit" in imports:
                 self._streamlit(info)
             self._lambda(info)
+            self._platform_scripts(info)
         return self.rows
 
     # -- helpers ---------------------------------------------------------------------------
@@ -492,6 +494,31 @@ class FrameworkRoutes:
         if not any(c.name.startswith("streamlit.") for c in info.facts.calls if not c.scope):
             return  # a helper module, not the script Streamlit reruns
         self._row("STREAMLIT", "/", FuncRef(info.path, ""), info.path, 1, "streamlit")
+
+    def _platform_scripts(self, info: ModuleInfo) -> None:
+        """Inference scripts a managed platform imports and calls: SageMaker's
+        ``model_fn`` + ``predict_fn``/``transform_fn`` (``POST /invocations``) and Azure ML's
+        scoring script, ``init()`` filling a global and ``run(data)``."""
+        functions = {
+            f.qualname: f
+            for f in info.facts.functions
+            if not f.class_name and "." not in f.qualname
+        }
+        if "model_fn" in functions:
+            handler = functions.get("predict_fn") or functions.get("transform_fn")
+            if handler is not None:
+                ref = FuncRef(info.path, handler.qualname)
+                self._row("POST", "/invocations", ref, info.path, handler.line, "sagemaker")
+        init, run = functions.get("init"), functions.get("run")
+        if (
+            init is not None
+            and run is not None
+            and not init.params
+            and init.globals
+            and 1 <= len(run.params) <= 2
+        ):
+            ref = FuncRef(info.path, "run")
+            self._row("POST", "/score", ref, info.path, run.line, "azureml")
 
     def _lambda(self, info: ModuleInfo) -> None:
         for function in info.facts.functions:

@@ -39,7 +39,7 @@ def runs_model(method: str) -> bool:
 # Dispatch suffixes of model servers: ``runner.predict.run`` (BentoML), ``handle.remote``.
 RUNNER_SUFFIXES = (".run", ".async_run", ".remote")
 # Frameworks whose handlers exist only to run a model.
-MODEL_FRAMEWORKS = frozenset({"bentoml", "kserve", "ray"})
+MODEL_FRAMEWORKS = frozenset({"bentoml", "kserve", "ray", "sagemaker", "azureml"})
 _MAX_DEPTH = 6
 # Methods of a model that return the model (or a runner of it).
 _MODEL_TO_MODEL = frozenset({"to_runner", "to", "eval", "cuda", "cpu", "half", "float"})

@@ -44,6 +44,12 @@ class Target:
         return None
 
 
+# Old or vendored import paths of libraries, named as the library itself.
+_MODULE_ALIASES = {
+    "sklearn.externals.joblib": "joblib",
+    "tensorflow.python.keras": "tensorflow.keras",
+    "tf_keras": "keras",
+}
 _TYPE_WORD = re.compile(r"[A-Za-z_][\w.]*")
 _TYPING_WORDS = frozenset({"None", "Optional", "Union", "typing.Optional", "typing.Union"})
 
@@ -162,6 +168,7 @@ class SymbolTable:
     def __init__(self, modules: dict[str, ModuleInfo]) -> None:
         self.by_path = modules
         self._resolved: dict[tuple[str, str, str, bool], Target | None] = {}
+        self._states: dict[str, tuple[str, Assign]] | None = None
         self._modules: dict[tuple[str, str | None], str | None] = {}
         self.by_name: dict[str, list[str]] = {}
         for path, info in sorted(modules.items()):
@@ -174,6 +181,7 @@ class SymbolTable:
         """Swap in a module's fuller facts (same path, same name); resolutions are redone."""
         self.by_path[info.path] = info
         self._resolved.clear()
+        self._states = None
 
     # -- modules -------------------------------------------------------------------------
     def find_module(self, dotted: str, near: str | None = None) -> str | None:
@@ -368,7 +376,17 @@ class SymbolTable:
                 method, _, tail = rest.partition(".")
                 if not tail:
                     return self.resolve_method(typed.path, typed.name, method, depth + 1)
+        if rest:
+            state = self._state_class(name.rpartition(".")[0], depth + 1)
+            if state is not None and state.path:
+                # `request.app.state.model.predict()` where `app.state.model = Model(...)`
+                return self.resolve_method(state.path, state.name, last_attr(name), depth + 1)
         assign = info.variable(scope, head)
+        if assign is not None and rest and assign.annotation:
+            typed = self._annotated_class(path, assign.annotation, depth + 1)
+            if typed is not None and typed.path and "." not in rest:
+                # `model: HousePriceModel = request.app.state.model; model.predict(x)`
+                return self.resolve_method(typed.path, typed.name, rest, depth + 1)
         if assign is not None and rest and head not in info.bindings:
             built = self.instance_class(path, scope, assign, depth + 1)
             if built is not None and built.kind == "class" and built.path:
@@ -399,6 +417,30 @@ class SymbolTable:
         target = self.resolve_call_name(path, call.scope, call.name, imported=call.imported)
         self._resolved[key] = target
         return target
+
+    def _state_class(self, owner: str, depth: int) -> Target | None:
+        """The project class of an ``app.state`` attribute: ``request.app.state.model`` is
+        a ``HousePriceModel`` where any module sets ``app.state.model = HousePriceModel()``."""
+        parts = owner.split(".")
+        if "state" not in parts[:-1] or parts[-1] == "state":
+            return None
+        attr = ".".join(parts[len(parts) - parts[::-1].index("state") :])
+        if self._states is None:
+            self._states = {}
+            for path, info in sorted(self.by_path.items()):
+                for assign in info.facts.assigns:
+                    for target in assign.targets:
+                        tparts = target.split(".")
+                        if "state" not in tparts[:-1]:
+                            continue
+                        key = ".".join(tparts[len(tparts) - tparts[::-1].index("state") :])
+                        if key not in self._states:
+                            self._states[key] = (path, assign)
+        found = self._states.get(attr)
+        if found is None:
+            return None
+        built = self.instance_class(found[0], found[1].scope, found[1], depth + 1)
+        return built if built is not None and built.kind == "class" else None
 
     def _parameter_class(
         self, info: ModuleInfo, path: str, scope: str, name: str, depth: int
@@ -450,8 +492,14 @@ class SymbolTable:
         return info.calls_by_scope.get(ref.qualname, []) if info else []
 
     def external_name(self, path: str, call: Call) -> str:
-        """The call's name with local instances expanded: ``run.track`` -> ``aim.Run().track``."""
+        """The call's name with local instances expanded: ``run.track`` -> ``aim.Run().track``,
+        and vendored aliases named as the library (``sklearn.externals.joblib.load`` ->
+        ``joblib.load``)."""
         target = self.resolve_call(path, call)
-        if target is not None and target.kind == "external":
-            return target.name
-        return call.name
+        name = target.name if target is not None and target.kind == "external" else call.name
+        head = name.split(".", 3)
+        for size in (3, 2):
+            alias = _MODULE_ALIASES.get(".".join(head[:size]))
+            if alias is not None and len(head) > size:
+                return alias + name[len(".".join(head[:size])) :]
+        return name

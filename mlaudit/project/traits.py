@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from mlaudit.project import Project
 
 MAX_EVIDENCE = 3
+CI_KINDS = ("github-workflow", "gitlab-ci", "azure-pipelines", "circleci", "bitbucket")
 
 
 def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
     evidence: list[Evidence] = []
     patterns = vocab["training-calls"]
+    not_training = vocab.get("not-training", ())
     ml_modules = vocab["ml-modules"]
     cheap = CallFilter(patterns)
     for info in project.modules():
@@ -36,6 +38,8 @@ def _trains(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                 continue
             if pattern.startswith("*.") and not imports_ml:
                 continue  # `.fit` in a file with no ML library is not evidence
+            if match_any(name.lower(), not_training) or match_any(name, not_training):
+                continue  # a scaler or encoder fitted, not a model trained
             evidence.append(Evidence(f"{name}() trains a model", info.path, call.line))
             break
         if len(evidence) >= MAX_EVIDENCE:
@@ -135,6 +139,15 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
                     f"CI step deploys: `{text[:100]}`{command.where}", command.path, command.line
                 )
             )
+    actions = vocab.get("deploy-actions", ())
+    for facts in project.files_of(*CI_KINDS):
+        workflow = facts.workflow
+        for step in workflow.steps if workflow is not None else []:
+            if step.uses and match_any(step.uses, actions):
+                evidence.append(
+                    Evidence(f"CI step deploys with {step.uses}", facts.path, step.line)
+                )
+                break
     calls = vocab["deploy-calls"]
     cheap = CallFilter(calls)
     for info in project.modules():
