@@ -52,6 +52,8 @@ MODEL_EXTENSIONS = frozenset(
 )
 
 _REQUIREMENTS = re.compile(r"(^|[-_.])(requirements|constraints)([-_.].*)?\.(txt|in)$")
+# Conda environment specs under other names: `conda_dependencies.yml`, `environment-gpu.yml`.
+_CONDA_SPEC = re.compile(r"^(?:.*conda.*|environment[-_.].*|.*[-_]dependencies)\.ya?ml$")
 # Folders that hold Azure Pipelines definitions by convention (`.pipelines/ci.yml`).
 _AZURE_DIRS = re.compile(r"/(?:\.pipelines|\.azure-pipelines|azure-pipelines|\.azuredevops)/$")
 _COMPOSE = re.compile(r"^(docker-)?compose([-.].*)?\.ya?ml$")
@@ -77,7 +79,9 @@ def classify(path: str) -> str:
         return "lockfile"
     if name == "Pipfile":
         return "pipfile"
-    if lower in ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml"):
+    if lower in ("environment.yml", "environment.yaml", "conda.yml", "conda.yaml") or (
+        _CONDA_SPEC.match(lower)
+    ):
         return "environment"
     if lower.endswith(".dockerignore"):  # also BuildKit's per-Dockerfile X.dockerignore
         return "dockerignore"
@@ -127,8 +131,8 @@ def classify(path: str) -> str:
         return "makefile"
     if lower == "procfile":
         return "procfile"
-    if ext in ("sh", "bash"):
-        return "shell"
+    if ext in ("sh", "bash") or (not ext and parent.endswith(("bin/", "scripts/", "script/"))):
+        return "shell"  # `bin/start_server`: an extensionless script
     return "other"
 
 

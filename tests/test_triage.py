@@ -93,8 +93,11 @@ def test_triage_triggers() -> None:
     assert triage.needs_full_pass("a.py", "from sklearn.svm import SVC\nSVC().fit(X, y)\n", False)
     # "fit" as a word in prose is not a call of .fit
     assert not triage.needs_full_pass("a.py", '"""Make it fit."""\ndef f():\n    pass\n', False)
-    # seeds and loaders only matter on a path from an entry point: parsed on demand
-    assert not triage.needs_full_pass("a.py", "import spacy\ndef f():\n    spacy.load(p)\n", False)
+    # seeds only matter on a path from an entry point: parsed on demand
+    seeded = "import torch\ndef f():\n    torch.manual_seed(0)\n"
+    assert not triage.needs_full_pass("a.py", seeded, False)
+    # safe loads decide ML302's pass (only safe loads) wherever they are
+    assert triage.needs_full_pass("a.py", "import spacy\ndef f():\n    spacy.load(p)\n", False)
     # ... but unsafe deserialisation (ML302) and pickle persistence (ML301) matter anywhere
     assert triage.needs_full_pass("a.py", "import joblib\ndef f():\n    joblib.load(p)\n", False)
     assert triage.needs_full_pass("a.py", "m = AutoModel.load(p, trust_remote_code=True)\n", False)

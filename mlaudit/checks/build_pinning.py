@@ -204,6 +204,13 @@ def install_sites(project: Project) -> Iterator[InstallSite]:
     yield from _ci_commands(project)
 
 
+# Install commands whose packages come from a file or a lock (no name to pin here).
+_INSTALL_COMMAND = re.compile(
+    r"\b(?:pip3?|conda|mamba|micromamba)\b[^;&|]*\binstall\b"
+    r"|\b(?:uv|poetry|pdm|pipenv)\s+(?:sync|install)\b"
+)
+
+
 @check("ML106")
 def unpinned_install_in_build(project: Project, rule: Rule) -> Outcome:
     """``pip install name`` without a version in a build step."""
@@ -212,7 +219,7 @@ def unpinned_install_in_build(project: Project, rule: Rule) -> Outcome:
     commands = 0
     for site in install_sites(project):
         installs = package_installs(site.command, site.variables)
-        if not installs and not re.search(r"\b(pip|conda|mamba)\b[^;&|]*\binstall\b", site.command):
+        if not installs and not _INSTALL_COMMAND.search(site.command):
             continue
         commands += 1
         unpinned = [i for i in installs if not i.pinned]

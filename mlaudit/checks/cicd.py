@@ -6,10 +6,10 @@ import re
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
-from mlaudit.index.facts import Assert
+from mlaudit.index.facts import Assert, Import
 from mlaudit.project import Project
-from mlaudit.project.ci import CommandLine, ci_commands
-from mlaudit.project.symbols import match_any
+from mlaudit.project.ci import CommandLine, ci_commands, python_scripts
+from mlaudit.project.symbols import ModuleInfo, match_any
 from mlaudit.results import Evidence, Outcome
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE]-?\d+)?%?$")
@@ -195,6 +195,18 @@ def _test_metric_assertions(project: Project, metrics: set[str]) -> list[tuple[s
     return found
 
 
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _number_on_right(fact: Assert) -> str:
+    """The operator as if the threshold were on the right: ``0.5 < auc`` is ``auc > 0.5``."""
+    try:
+        float(fact.left)
+    except ValueError:
+        return fact.op
+    return _FLIPPED.get(fact.op, fact.op)
+
+
 def _assert_strength(fact: Assert, metrics: set[str]) -> str | None:
     metric = _metric_word(fact.left, metrics) or _metric_word(fact.right, metrics)
     if metric is None or fact.number is None:
@@ -203,7 +215,7 @@ def _assert_strength(fact: Assert, metrics: set[str]) -> str | None:
     training_only = ("overfit" in scope or metric == "loss") and not any(
         held in (fact.left + fact.right).lower() for held in ("val", "test", "holdout", "eval")
     )
-    if training_only or _trivial(fact.number, fact.op):
+    if training_only or _trivial(fact.number, _number_on_right(fact)):
         return "weak"
     return "gate"
 
@@ -269,6 +281,8 @@ def _feature_functions(project: Project, rule: Rule) -> list[tuple[str, str, int
     modules = rule.vocab("feature-modules")
     found: list[tuple[str, str, int]] = []
     for info in project.modules():
+        if info.path.endswith(".ipynb"):
+            continue  # a notebook's functions can't be imported by a test (nor a server)
         parts = info.path.removesuffix(".py").split("/")
         in_feature_module = any(match_any(part, modules) for part in parts)
         for function in info.facts.functions:
@@ -333,6 +347,31 @@ def untested_feature_code(project: Project, rule: Rule) -> Outcome:
     )
 
 
+def _validating_import(
+    project: Project, info: ModuleInfo, modules: tuple[str, ...]
+) -> tuple[Import, str] | None:
+    """A project module a test imports that itself imports a validation library (the
+    pandera schemas of the package under test)."""
+    for imp in info.facts.imports:
+        for dotted in (f"{imp.module}.{imp.name}" if imp.name else "", imp.module):
+            path = project.symbols.find_module(dotted, info.path) if dotted else None
+            if path is None or path not in project.production_modules:
+                continue
+            target = project.symbols.by_path[path]
+            library = next(
+                (
+                    i.module
+                    for i in target.facts.imports
+                    if match_any(i.module, modules) or i.module.split(".")[0] in modules
+                ),
+                None,
+            )
+            if library is not None:
+                return imp, library
+            break
+    return None
+
+
 # -- ML605 no-data-validation-in-ci ------------------------------------------------------------
 @check("ML605")
 def no_data_validation_in_ci(project: Project, rule: Rule) -> Outcome:
@@ -372,6 +411,17 @@ def no_data_validation_in_ci(project: Project, rule: Rule) -> Outcome:
             if imp is not None:
                 in_tests.append(
                     Evidence(f"{info.path} validates data with {imp.module}", info.path, imp.line)
+                )
+                continue
+            through = _validating_import(project, info, modules)
+            if through is not None:
+                imp, library = through
+                in_tests.append(
+                    Evidence(
+                        f"{info.path} tests {imp.module}, which validates data with {library}",
+                        info.path,
+                        imp.line,
+                    )
                 )
         if in_tests:
             run = test_runs[0]
@@ -421,6 +471,23 @@ def no_integration_test(project: Project, rule: Rule) -> Outcome:
                 found.append(
                     Evidence(f"test imports {imp.module} to call the service", info.path, imp.line)
                 )
+    http_calls = rule.vocab("http-calls")
+    for command, path in python_scripts(project):
+        info = project.symbols.by_path[path]
+        smoke = next(
+            (c for c in info.facts.calls if match_any(project.call_name(path, c), http_calls)),
+            None,
+        )
+        if smoke is not None:
+            found.append(
+                Evidence(
+                    f"CI runs {path} (`{' '.join(command.text.split())[:60]}`), which calls "
+                    f"the service with {project.call_name(path, smoke)}()",
+                    path,
+                    smoke.line,
+                )
+            )
+            break
     if found:
         return Outcome("pass", "a test calls the service", found[:5])
     anchor = project.app_anchor()

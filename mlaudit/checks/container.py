@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
+from mlaudit.checks.serving_runtime import base_image_server
 from mlaudit.index.facts import DockerInstruction, FileFacts
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, probes
@@ -180,7 +181,13 @@ def serving_images(
         chain = _stage_chain(all_stages, all_stages[-1])
         instruction, text = _command_text(chain)
         if instruction is None:
-            continue
+            # No CMD of its own: a serving base image (tiangolo/uvicorn-gunicorn) starts it.
+            root = chain[0]
+            server = base_image_server(project, root.image) if root.image else None
+            if server is None:
+                continue
+            instruction = DockerInstruction("FROM", [root.image], root.line, root.line)
+            text = server
         words = text.replace("[", " ").replace("]", " ").replace(",", " ").split()
         serves = any(w.rsplit("/", 1)[-1] in servers for w in words) or any(
             w.strip("\"'") in route_modules

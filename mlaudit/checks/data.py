@@ -12,6 +12,7 @@ from mlaudit.index.facts import Call, Value
 from mlaudit.project import Project
 from mlaudit.project.symbols import ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome
+from mlaudit.workspace import is_test_path
 
 MAX_EVIDENCE = 5
 
@@ -24,15 +25,22 @@ class _Read:
 
 
 def _readers(project: Project, extra: tuple[str, ...] = ()) -> list[_Read]:
-    """Every data read in production code and notebooks, in path order."""
+    """Every data read in production code and notebooks (not in request handlers), in path
+    order."""
     memo: dict[tuple[str, ...], list[_Read]] = project.__dict__.setdefault("_ml2_readers", {})
     if extra in memo:
         return memo[extra]
+    from mlaudit.project.inference import handlers
+
     patterns = load_traits_vocabulary()["INGESTS"]["readers"] + extra
     reads: list[_Read] = []
     memo[extra] = reads
+    # A request body read in a handler (an uploaded CSV) is serving, not a data source.
+    serving = {(ref.path, ref.qualname) for h in handlers(project) for ref in h.scopes}
     for info in project.modules():
         for call in info.facts.calls:
+            if (info.path, call.scope) in serving:
+                continue
             name = project.call_name(info.path, call)
             pattern = match_any(name, patterns)
             if pattern is None:
@@ -252,11 +260,14 @@ def hard_coded_absolute_data_path(project: Project, rule: Rule) -> Outcome:
 def _versioning(project: Project, rule: Rule) -> list[Evidence]:
     """DVC files, git-lfs patterns covering data, Delta Lake/lakeFS, pinned dataset revisions."""
     evidence: list[Evidence] = []
-    for facts in project.files_of("dvc"):
+    tracked = project.files_of("dvc")
+    for facts in tracked:
+        if _tracks_a_model(facts.path):
+            continue  # `trained_model.dvc`: the model is versioned, not the data
         evidence.append(Evidence(f"{facts.path}: data versioned with DVC", facts.path, 1))
         break
     dvc_config = next((p for p in project.files if p.startswith(".dvc/")), None)
-    if dvc_config is not None and not evidence:
+    if dvc_config is not None and not evidence and not tracked:
         evidence.append(Evidence("DVC is set up (.dvc/)", dvc_config, 1))
     for facts in project.files_of("gitattributes"):
         for pattern in facts.lfs_patterns:
@@ -293,6 +304,18 @@ def _versioning(project: Project, rule: Rule) -> list[Evidence]:
                 )
                 break
     return evidence
+
+
+def _tracks_a_model(path: str) -> bool:
+    """A ``.dvc`` pointer whose name says it tracks a model file, not data."""
+    from mlaudit.workspace import MODEL_EXTENSIONS
+
+    name = path.rsplit("/", 1)[-1]
+    if not name.endswith(".dvc"):
+        return False  # dvc.yaml / dvc.lock: a pipeline, whose deps are data
+    stem = name[: -len(".dvc")].lower()
+    ext = stem.rsplit(".", 1)[-1] if "." in stem else ""
+    return ext in MODEL_EXTENSIONS or "model" in stem
 
 
 def _lfs_covers_data(pattern: str) -> bool:
@@ -366,15 +389,16 @@ def no_data_versioning(project: Project, rule: Rule) -> Outcome:
         )
     if versioning:
         return Outcome("pass", f"data is versioned{note}", versioning[:MAX_EVIDENCE])
-    if history.small:
-        small = history.small[0]
+    small_files = [d for d in history.small if not is_test_path(d.path)]
+    if small_files:
+        small = small_files[0]
         return Outcome(
             "partial",
-            f"only small data files ({len(history.small)}, under 1 MB) are committed to git and "
+            f"only small data files ({len(small_files)}, under 1 MB) are committed to git and "
             f"nothing versions data{note}",
             [
                 Evidence(f"{d.path} ({d.size:,} bytes) is committed", d.path, 1)
-                for d in history.small[:MAX_EVIDENCE]
+                for d in small_files[:MAX_EVIDENCE]
             ],
             anchor=Evidence(f"{small.path} is committed", small.path, 1),
         )

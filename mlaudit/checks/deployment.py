@@ -48,6 +48,10 @@ def _manifest_strategies(project: Project) -> list[Evidence]:
                 weights.append(key.line)
             elif name == "shadow" and "predictors[]" in path and _truthy(key.value):
                 found.append(Evidence("Seldon shadow predictor", facts.path, key.line))
+            elif path == "rollout_strategy" and (key.value or "").upper() == "ROLLOUT":
+                found.append(
+                    Evidence("Anyscale service gradual rollout (ROLLOUT)", facts.path, key.line)
+                )
             elif path.endswith("nginx.ingress.kubernetes.io/canary") and _truthy(key.value):
                 found.append(Evidence("NGINX ingress canary", facts.path, key.line))
             elif (

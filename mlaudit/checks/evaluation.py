@@ -31,6 +31,10 @@ def _held_out(name: str, words: tuple[str, ...]) -> bool:
     return any(part in words or part.rstrip("s") in words for part in parts)
 
 
+def _last(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
+
+
 def _call_args(call: Call) -> list[Value]:
     return [*call.args, *call.kwargs.values()]
 
@@ -44,6 +48,7 @@ def no_held_out_evaluation(project: Project, rule: Rule) -> Outcome:
     evaluations = rule.vocab("eval-calls")
     metrics = rule.vocab("metric-calls")
     validation_kwargs = set(rule.vocab("validation-kwargs"))
+    methods = set(rule.vocab("eval-methods"))
     words = tuple(w.lower() for w in rule.vocab("held-out-words"))
     evidence: list[Evidence] = []
     for info in project.modules():
@@ -64,6 +69,17 @@ def no_held_out_evaluation(project: Project, rule: Rule) -> Outcome:
             if reason is not None:
                 evidence.append(Evidence(reason, info.path, call.line))
                 break
+        else:
+            method = next(
+                (f for f in info.facts.functions if f.class_name and _last(f.qualname) in methods),
+                None,
+            )
+            if method is not None:
+                evidence.append(
+                    Evidence(
+                        f"{method.qualname}() evaluates on held-out batches", info.path, method.line
+                    )
+                )
         if len(evidence) >= MAX_EVIDENCE:
             break
     if evidence:
@@ -241,6 +257,19 @@ def evaluated_on_training_data(project: Project, rule: Rule) -> Outcome:
         )
     if clean:
         return Outcome("pass", "scores are computed on data other than the training set", clean)
+    # No flow fits and scores: evaluation, if any, runs apart from training (an evaluate
+    # script, a Lightning validation_step), on data the fit never saw in that flow.
+    held_out = (
+        no_held_out_evaluation(project, project.rule("ML107"))
+        if ("ML107" in project.rules)
+        else None
+    )
+    if held_out is not None and held_out.verdict == "pass":
+        return Outcome(
+            "pass",
+            "models are scored apart from the flow that fits them, on held-out data",
+            held_out.evidence[:MAX_EVIDENCE],
+        )
     return Outcome("n/a", "no flow both fits a model and scores it")
 
 
@@ -266,11 +295,14 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
                 (
                     has_word(str(v.value))
                     for v in _call_args(call)
-                    if v.kind == "const" and isinstance(v.value, str) and has_word(v.value)
+                    if v.kind == "const"
+                    and isinstance(v.value, str)
+                    and _METRIC_NAME.match(v.value)
+                    and has_word(v.value)
                 ),
                 None,
             )
-            if word is not None and len(str(word)) < 40:
+            if word is not None:
                 yield Evidence(f"{name}() records a {word} metric", info.path, call.line)
                 break
         for function in info.facts.functions:
@@ -285,6 +317,10 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
             if word is not None:
                 yield Evidence(f"{assign.targets[0]} holds a {word}", info.path, assign.line)
                 break
+
+
+# A metric or key name (`baseline_rmse`, `champion/f1`), not a command or a path.
+_METRIC_NAME = re.compile(r"^[\w.:-]{1,60}$")
 
 
 def _ci_comparisons(project: Project, rule: Rule) -> Iterator[Evidence]:

@@ -101,10 +101,12 @@ class _Site:
 
 
 class _EntryPointWalk:
-    """The calls an entry point runs, in approximate execution order, through helpers."""
+    """The calls an entry point runs, in approximate execution order, through helpers (and
+    through the steps of a pipeline class it starts: a Metaflow ``FlowSpec``)."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, steps: tuple[str, ...] = ()) -> None:
         self.project = project
+        self.steps = steps
 
     def run(self, info: ModuleInfo) -> Iterator[_Site]:
         seen: set[FuncRef] = set()
@@ -123,8 +125,25 @@ class _EntryPointWalk:
                     seen.add(ref)
                     inner = sorted(symbols.calls_in(ref), key=lambda c: (c.line, c.col))
                     yield from self._expand(ref.path, inner, seen, depth + 1)
+                    if target.kind == "class" and target.path is not None:
+                        for step in self._steps(target.path, target.name):
+                            if step not in seen:
+                                seen.add(step)
+                                body = sorted(symbols.calls_in(step), key=lambda c: c.line)
+                                yield from self._expand(step.path, body, seen, depth + 1)
                 continue
             yield _Site(path, call, self.project.call_name(path, call))
+
+    def _steps(self, path: str, cls: str) -> list[FuncRef]:
+        """Methods of a flow class decorated as steps, in file order."""
+        if not self.steps:
+            return []
+        info = self.project.symbols.by_path[path]
+        return [
+            FuncRef(path, f.qualname)
+            for f in info.facts.functions
+            if f.class_name == cls and any(match_any(d.name, self.steps) for d in f.decorators)
+        ]
 
 
 def _is_entry_point(info: ModuleInfo) -> bool:
@@ -169,7 +188,7 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
         "random.Random",
     }
     training_calls = load_traits_vocabulary()["TRAINS"]["training-calls"]
-    walker = _EntryPointWalk(project)
+    walker = _EntryPointWalk(project, rule.vocab("pipeline-steps"))
     findings: dict[tuple[str, int, int], Finding] = {}
     seeded: list[Evidence] = []
     entry_points = 0
@@ -181,6 +200,7 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
         first_random: _Site | None = None
         training: _Site | None = None
         sklearn_unseeded: list[_Site] = []
+        seeded_calls: list[_Site] = []
         trains = False
         for site in walker.run(info):
             name = site.name
@@ -199,6 +219,7 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
                 continue
             if _constructor_match(name, random_state_calls):
                 if "random_state" in site.call.kwargs:
+                    seeded_calls.append(site)  # reproducible by its own argument
                     continue
                 if match_any(name, shuffle_only) and not _kw_true(site.call, "shuffle"):
                     continue
@@ -217,8 +238,13 @@ def unseeded_randomness(project: Project, rule: Rule) -> Outcome:
                 training = site
         if not trains:
             continue  # not a training entry point: a data or demo script
-        if first_random or sklearn_unseeded or training:
+        if first_random or sklearn_unseeded or training or seeded_calls:
             entry_points += 1
+        for site in seeded_calls[:1]:
+            if len(seeded) < MAX_EVIDENCE:
+                seeded.append(
+                    Evidence(f"{site.name}(random_state=...) is seeded", site.path, site.call.line)
+                )
         for site in sklearn_unseeded:
             _add_finding(
                 findings,

@@ -6,6 +6,7 @@ from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.project.deploy import documents, leaf
+from mlaudit.project.inference import lambda_adapter
 from mlaudit.project.serving_scope import (
     carried_text,
     middleware_calls,
@@ -31,15 +32,50 @@ def _deploy_anchor(project: Project) -> Evidence | None:
 def _framework(project: Project, frameworks: tuple[str, ...]) -> Evidence | None:
     for info in project.modules():
         for imp in info.facts.imports:
-            if imp.module.split(".")[0] in frameworks or match_any(imp.module, frameworks):
-                return Evidence(f"imports {imp.module}", info.path, imp.line)
+            full = f"{imp.module}.{imp.name}" if imp.name and imp.name != "*" else imp.module
+            if (
+                imp.module.split(".")[0] in frameworks
+                or match_any(imp.module, frameworks)
+                or match_any(full, frameworks)
+            ):
+                return Evidence(f"imports {full}", info.path, imp.line)
     return None
+
+
+# Platforms that record invocation latency and errors of every handler themselves.
+PLATFORM_METRICS = {
+    "lambda": "AWS Lambda publishes Duration, Errors and Invocations to CloudWatch",
+    "sagemaker": "SageMaker endpoints publish ModelLatency, Invocations and errors to CloudWatch",
+    "azureml": "Azure ML online endpoints publish request latency and errors to Azure Monitor",
+}
 
 
 # -- ML401 no-request-metrics -----------------------------------------------------------------
 @check("ML401")
 def no_request_metrics(project: Project, rule: Rule) -> Outcome:
     """Latency and error-rate metrics: an instrumentation library, or histograms and counters."""
+    served = prediction_routes(project)
+    adapter = lambda_adapter(project) if served else None  # Mangum(app): Lambda runs it all
+    if adapter is not None:
+        return Outcome(
+            "pass",
+            f"the platform records request metrics: {PLATFORM_METRICS['lambda']}",
+            [adapter],
+        )
+    on_platform = [r for r in served if r.framework in PLATFORM_METRICS]
+    if on_platform and len(on_platform) == len(served):
+        platform = on_platform[0]
+        return Outcome(
+            "pass",
+            f"the platform records request metrics: {PLATFORM_METRICS[platform.framework]}",
+            [
+                Evidence(
+                    f"{platform.method} {platform.path} runs on {platform.framework}",
+                    platform.file,
+                    platform.line,
+                )
+            ],
+        )
     framework = _framework(project, rule.vocab("framework-metrics"))
     if framework is not None:
         return Outcome(
@@ -326,6 +362,10 @@ def prediction_not_logged(project: Project, rule: Rule) -> Outcome:
             if match_any(name, log_calls):
                 calls.append((reached.path, reached.call.line, name, carried_text(reached.call)))
         fields = _logged_fields(project, rule, calls)
+        if route.framework in rule.vocab("framework-access-logs"):
+            # The framework's access log: latency and a request id for every request.
+            fields.setdefault("latency", (route.file, route.line))
+            fields.setdefault("request id", (route.file, route.line))
         label = f"{route.method} {route.path}"
         if not fields:
             findings.append(
@@ -378,10 +418,14 @@ def print_in_serving(project: Project, rule: Rule) -> Outcome:
             Finding(rule.code, path, line, message, col=col, end_line=end, symbol=scope),
         )
 
+    imported: list[tuple[FuncRef, str]] = []
     for path in sorted(route_modules(project)):
         info = project.symbols.by_path.get(path)
         if info is None or path not in project.production_modules:
             continue
+        if path.endswith(".ipynb"):
+            continue  # a notebook is a demo the server never imports
+        imported.append((FuncRef(path, ""), f"importing {path}"))
         for call in info.facts.calls:
             if call.in_main or not match_any(call.name, prints):
                 continue
@@ -393,13 +437,32 @@ def print_in_serving(project: Project, rule: Rule) -> Outcome:
                 call.scope,
                 "print() in serving code: use logging (levels, structure, the server's handlers)",
             )
+    # What the server runs when it imports a route module (`_ = download_model()`), then
+    # what each handler runs.
+    for start, why in imported:
+        for reached in project.walk_calls(start):
+            call = reached.call
+            if reached.path == start.path and not call.scope:
+                continue  # the module's own top level was examined above
+            if call.in_main or not match_any(call.name, prints):
+                continue
+            if reached.path not in project.production_modules or reached.path.endswith(".ipynb"):
+                continue
+            add(
+                reached.path,
+                call.line,
+                call.col,
+                call.end_line,
+                call.scope,
+                f"print() run when the server is {why}: use logging",
+            )
     handlers = {FuncRef(r.handler_path, r.handler_qualname): r for r in project.routes}
     for _ref, route in sorted(handlers.items(), key=lambda kv: (kv[0].path, kv[0].qualname)):
         for reached in reached_from(project, route):
             call = reached.call
             if call.in_main or not match_any(call.name, prints):
                 continue
-            if reached.path not in project.production_modules:
+            if reached.path not in project.production_modules or reached.path.endswith(".ipynb"):
                 continue
             add(
                 reached.path,

@@ -93,6 +93,13 @@ def model_loaded_per_request(project: Project, rule: Rule) -> Outcome:
                 symbol=reached.call.scope,
             )
     routes_seen = len(project.routes)
+    if not findings and not cached and not _loads_a_model(project, loaders):
+        return Outcome(
+            "n/a",
+            "the service loads no model itself (no model loader in the serving code; it may "
+            "call a remote endpoint)",
+            managing,
+        )
     if findings:
         ordered = sorted(findings.values(), key=lambda f: (f.path, f.line, f.col))
         return Outcome(
@@ -141,6 +148,27 @@ def _classify(
     if guard is not None:
         return ("cached", f"{name}() runs once: guarded by `{guard}` being unset")
     return ("load", f"{name}()")
+
+
+def _loads_a_model(project: Project, loaders: tuple[str, ...]) -> bool:
+    """Whether any serving module (or the code its handlers reach) calls a model loader."""
+    from mlaudit.project.inference import handlers as every_handler
+    from mlaudit.project.serving_scope import serving_modules
+
+    objects = inference(project).objects
+
+    def loads(name: str) -> bool:
+        return bool(match_any(name, loaders) or objects.produces_model(name))
+
+    for path in sorted(serving_modules(project)):
+        info = project.symbols.by_path[path]
+        if any(loads(project.call_name(path, c)) for c in info.facts.calls):
+            return True
+    return any(
+        loads(project.call_name(r.path, r.call))
+        for handler in every_handler(project)
+        for r in handler.reached
+    )
 
 
 def _reaches_loader(project: Project, ref: FuncRef | None, loaders: tuple[str, ...]) -> bool:

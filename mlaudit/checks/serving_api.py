@@ -154,7 +154,10 @@ def unvalidated_request(project: Project, rule: Rule) -> Outcome:
     for handler in served:
         raw = _raw_inputs(project, handler, raw_types, body_reads)
         if not raw:
-            typed = _typed_body(project, handler, schema_bases)
+            typed = _typed_body(project, handler, schema_bases) or _framework_input(handler)
+            if typed is None:
+                validated = validated_in(project, handler, validators, schema_bases, decorators)
+                typed = f"input validated by {validated[2]}" if validated else None
             if typed:
                 evidence.append(
                     Evidence(f"{handler.label}: {typed}", handler.ref.path, handler.function.line)
@@ -247,6 +250,30 @@ def _raw_inputs(
             if match_any(call.name, body_reads):
                 found.append((ref.path, call.line, f"`{call.name}()`"))
     return found
+
+
+def _framework_input(handler: Handler) -> str | None:
+    """Inputs the framework validates: uploads (``bytes = File(...)``, ``UploadFile``),
+    scalar query/path parameters by their annotations, BentoML IO descriptors."""
+    if handler.route.framework in ("lambda", "sagemaker", "azureml", "gradio", "streamlit"):
+        return None
+    for deco in handler.function.decorators:
+        io = deco.kwargs.get("input")
+        if io is not None and io.kind == "call" and str(io.value).startswith("bentoml.io."):
+            return f"input parsed by {io.value}()"
+    params = [p for p in handler.function.params if p.name not in ("self", "cls")]
+    uploads = [
+        p
+        for p in params
+        if (p.default is not None and str(p.default.value).endswith(("File", "Form")))
+        or (p.annotation or "").endswith("UploadFile")
+    ]
+    if uploads:
+        return f"upload `{uploads[0].name}` validated by the framework"
+    scalars = [p for p in params if (p.annotation or "") in ("str", "int", "float", "bool")]
+    if scalars and len(scalars) == len([p for p in params if p.annotation]):
+        return f"scalar parameter(s) validated by their annotations ({scalars[0].name})"
+    return None
 
 
 def _typed_body(project: Project, handler: Handler, schema_bases: tuple[str, ...]) -> str | None:
@@ -346,6 +373,10 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
     bounds = set(rule.vocab("bound-keywords"))
     schema_bases = project.rule("ML306").vocab("schema-bases") if "ML306" in project.rules else ()
     validator_decorators = rule.vocab("field-validators")
+    frame_calls = rule.vocab("frame-calls")
+    ml306 = project.rules.get("ML306")
+    raw_types = ml306.vocab("raw-types") if ml306 else ()
+    body_reads = ml306.vocab("body-reads") if ml306 else ()
     findings: dict[tuple[str, int, int], Finding] = {}
     evidence: list[Evidence] = []
     schemas: dict[tuple[str, str], Handler] = {}
@@ -378,15 +409,36 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
                 )
             for found in annotation_classes(project, handler.ref.path, param.annotation):
                 schemas.setdefault(found, handler)
+        responses = _response_classes(project, handler)
         for reached in handler.reached:
             target = reached.target
-            if target is not None and target.kind == "class" and target.path:
+            if (
+                target is not None
+                and target.kind == "class"
+                and target.path
+                and (target.path, target.name) not in responses
+            ):
                 schemas.setdefault((target.path, target.name), handler)
             owner = reached.call.name.rpartition(".")[0]
             if owner and last_attr(reached.call.name) in _VALIDATE_METHODS:
                 found_cls = resolve_class(project, reached.path, reached.call.scope, owner)
                 if found_cls is not None:
                     schemas.setdefault(found_cls, handler)
+        batch = _raw_batch(project, handler, raw_types, body_reads, frame_calls)
+        if batch is not None:
+            list_fields += 1
+            path, line, what = batch
+            findings.setdefault(
+                (path, line, 1),
+                Finding(
+                    rule.code,
+                    path,
+                    line,
+                    f"{handler.label}: the raw request body becomes {what} with any number "
+                    "of rows; validate it with a schema whose list has a maximum length",
+                    symbol=handler.ref.qualname,
+                ),
+            )
     # Nested schemas: the classes the request schemas' fields name (two levels).
     queue = list(schemas.items())
     examined: set[tuple[str, str]] = set()
@@ -445,6 +497,49 @@ def unbounded_batch(project: Project, rule: Rule) -> Outcome:
 
 
 _VALIDATE_METHODS = frozenset({"model_validate", "model_validate_json", "parse_obj", "parse_raw"})
+
+
+def _response_classes(project: Project, handler: Handler) -> set[tuple[str, str]]:
+    """Classes a handler answers with (its return annotation, ``response_model=``): their
+    lists are what the service sends, not what it accepts."""
+    texts = [handler.function.returns or ""]
+    for deco in handler.function.decorators:
+        model = deco.kwargs.get("response_model")
+        if model is not None and model.kind == "name":
+            texts.append(str(model.value))
+    found: set[tuple[str, str]] = set()
+    for text in texts:
+        found.update(annotation_classes(project, handler.ref.path, text))
+    return found
+
+
+def _raw_batch(
+    project: Project,
+    handler: Handler,
+    raw_types: tuple[str, ...],
+    body_reads: tuple[str, ...],
+    frame_calls: tuple[str, ...],
+) -> tuple[str, int, str] | None:
+    """A raw, unvalidated body turned into a frame or array: a batch of any size
+    (``payload = request.json; pd.DataFrame(payload)``, a Lambda ``event``)."""
+    if not _raw_inputs(project, handler, raw_types, body_reads):
+        return None
+    bodies = {p.name for p in handler.function.params if p.annotation is None}
+    for ref in handler.scopes:
+        info = project.symbols.by_path.get(ref.path)
+        for assign in info.facts.assigns if info is not None else []:
+            value = str(assign.value.value or "")
+            if assign.scope == ref.qualname and match_any(value, body_reads):
+                bodies.update(assign.targets)
+    for reached in handler.reached:
+        name = project.call_name(reached.path, reached.call)
+        if not match_any(name, frame_calls):
+            continue
+        args = [str(a.value) for a in reached.call.args if a.kind in ("name", "call")]
+        heads = {a.split("[", 1)[0].split(".", 1)[0] for a in args}
+        if heads & bodies or any(match_any(a, body_reads) for a in args):
+            return (reached.path, reached.call.line, f"{name}()")
+    return None
 
 
 def _bounded(constraints: dict[str, Value], bounds: set[str]) -> bool:
@@ -530,8 +625,8 @@ def blocking_inference_in_async_handler(project: Project, rule: Rule) -> Outcome
                     handler.function.line,
                 )
             )
-    if not findings and not evidence:
-        return Outcome("n/a", "no prediction handler runs in an event loop")
+    if not findings and not async_count:
+        return Outcome("n/a", "no prediction handler runs in an event loop (none is async)")
     return _fail_or_pass(
         rule.code,
         findings,

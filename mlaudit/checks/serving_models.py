@@ -9,10 +9,31 @@ from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.index.facts import Call, Value
 from mlaudit.project import Project
-from mlaudit.project.symbols import match_any
+from mlaudit.project.symbols import ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
 MAX_EVIDENCE = 5
+
+
+def _feeds_state_dict(info: ModuleInfo, load: Call) -> bool:
+    """``model.load_state_dict(torch.load(p))``, or the loaded object (or an item of it)
+    passed to ``load_state_dict`` in the same function: weights, not a model object."""
+    index = next((i for i, c in enumerate(info.facts.calls) if c is load), None)
+    targets = {
+        t
+        for a in info.facts.assigns
+        if a.call is not None and a.call == index and a.scope == load.scope
+        for t in a.targets
+    }
+    for call in info.calls_by_scope.get(load.scope, []):
+        if not call.name.endswith("load_state_dict"):
+            continue
+        for arg in [*call.args, *call.kwargs.values()]:
+            if arg.kind == "call" and str(arg.value).endswith("torch.load"):
+                return True
+            if arg.kind == "name" and str(arg.value).split("[", 1)[0] in targets:
+                return True
+    return False
 
 
 def _kwarg_true(call: Call, name: str) -> bool:
@@ -69,15 +90,18 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
     """Pickle-family persistence of models, unless a portable export exists too."""
     dumps, loads = rule.vocab("pickle-dumps"), rule.vocab("pickle-loads")
     portable = rule.vocab("portable-exports")
+    native = rule.vocab("native-persistence")
     dump_sites: list[tuple[str, Call, str]] = []
     load_sites: list[tuple[str, Call, str]] = []
     exports: list[Evidence] = []
+    safe: list[Evidence] = []
     for info in project.modules():
         for call in info.facts.calls:
             name = project.call_name(info.path, call)
             if match_any(name, dumps):
                 first = call.args[0] if call.args else call.kwargs.get("obj")
                 if name == "torch.save" and _is_weights(first):
+                    safe.append(Evidence("torch.save() of a state_dict", info.path, call.line))
                     continue
                 if first is not None and first.kind in ("dict", "list", "const"):
                     continue  # a literal structure is data, not a model
@@ -85,12 +109,24 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
                     continue  # `pickle.dump(metrics, f)`: results, not a model
                 dump_sites.append((info.path, call, name))
             elif match_any(name, loads):
-                if name == "torch.load" and _kwarg_true(call, "weights_only"):
+                if name == "torch.load" and (
+                    _kwarg_true(call, "weights_only") or _feeds_state_dict(info, call)
+                ):
+                    # tensors for load_state_dict, not a pickled model object
+                    safe.append(Evidence("torch.load() of a state_dict", info.path, call.line))
                     continue
                 load_sites.append((info.path, call, name))
             elif match_any(name, portable):
                 exports.append(Evidence(f"portable export: {name}()", info.path, call.line))
+            elif match_any(name, native) and len(safe) < MAX_EVIDENCE:
+                safe.append(Evidence(f"{name}(): the framework's own format", info.path, call.line))
     sites = dump_sites or load_sites
+    if not sites and not exports and safe:
+        return Outcome(
+            "pass",
+            "models are persisted or read in their framework's format, not as pickles",
+            safe[:MAX_EVIDENCE],
+        )
     if not sites and not exports:
         return Outcome("n/a", "no model is persisted or loaded in the repository")
     if exports:
@@ -184,5 +220,28 @@ def unsafe_model_deserialization(project: Project, rule: Rule) -> Outcome:
     if findings:
         return Outcome("fail", f"{len(findings)} unsafe deserialisation call(s)", safe, findings)
     if not examined:
+        framework = _safe_loads(project, rule)
+        if framework:
+            return Outcome(
+                "pass",
+                "models and files are read through safe loaders only",
+                framework[:MAX_EVIDENCE],
+            )
         return Outcome("n/a", f"no pickle, torch, numpy or yaml load in {len(modules)} module(s)")
     return Outcome("pass", f"all {examined} deserialisation call(s) use their safe form", safe)
+
+
+def _safe_loads(project: Project, rule: Rule) -> list[Evidence]:
+    """Loads that need no check: framework loaders (``from_pretrained`` without remote code,
+    ``mlflow.*.load_model``, ``load_from_checkpoint``) and safe parsers (``yaml.safe_load``)."""
+    names = rule.vocab("safe-loads")
+    found: list[Evidence] = []
+    for info in project.modules():
+        for call in info.facts.calls:
+            name = project.call_name(info.path, call)
+            if match_any(name, names):
+                found.append(Evidence(f"{name}() reads safely", info.path, call.line))
+                break
+        if len(found) >= MAX_EVIDENCE:
+            break
+    return found

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from fnmatch import fnmatch
 
 from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.checks.handlers import HANDLER_ONLY, handlers
 from mlaudit.index.facts import Call, DockerInstruction
 from mlaudit.project import Project
+from mlaudit.project.inference import lambda_adapter
 from mlaudit.project.symbols import ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome
 
@@ -35,18 +37,37 @@ class EntryPoint:
 
 
 def entry_points(project: Project) -> list[EntryPoint]:
+    """Commands that start processes: Dockerfile CMD/ENTRYPOINT (or the start command a
+    serving base image brings), Procfile lines, and server starts in shell scripts."""
     result: list[EntryPoint] = []
+    base_images = _base_image_servers(project)
     for facts in project.files_of("dockerfile"):
         if facts.docker is None:
             continue
         last: dict[str, DockerInstruction] = {}
+        base: DockerInstruction | None = None
         for instruction in facts.docker.instructions:
             if instruction.cmd == "FROM":
                 last = {}
+                base = instruction
             elif instruction.cmd in ("CMD", "ENTRYPOINT"):
                 last[instruction.cmd] = instruction
         for instruction in sorted(last.values(), key=lambda i: i.line):
             result.append(_docker_entry(facts.path, instruction))
+        if not last and base is not None and base.value:
+            server = base_image_server(project, base.value[0], base_images)
+            if server is not None:
+                text = f"{server} (the start command of base image {base.value[0]})"
+                result.append(EntryPoint(facts.path, base.line, [server], False, False, text))
+    for facts in project.files_of("shell"):
+        for command in facts.script.commands if facts.script is not None else []:
+            words = _split(command.text)
+            if words[:1] == ["exec"]:
+                words = words[1:]
+            if _server(words, project.rule("ML305").vocab("servers")) is not None:
+                result.append(
+                    EntryPoint(facts.path, command.line, words, False, False, command.text)
+                )
     for facts in project.files_of("procfile"):
         for process in facts.processes:
             words = _split(process.command)
@@ -57,6 +78,28 @@ def entry_points(project: Project) -> list[EntryPoint]:
                 EntryPoint(facts.path, process.line, words, shell, prefixed, process.command)
             )
     return result
+
+
+def base_image_server(
+    project: Project, image: str, pairs: list[tuple[str, str]] | None = None
+) -> str | None:
+    """The server a base image's own CMD starts (``tiangolo/uvicorn-gunicorn`` ->
+    gunicorn), or None."""
+    name = image.split("@", 1)[0].rsplit(":", 1)[0].lower()
+    pairs = _base_image_servers(project) if pairs is None else pairs
+    return next((server for pattern, server in pairs if fnmatch(name, pattern)), None)
+
+
+def _base_image_servers(project: Project) -> list[tuple[str, str]]:
+    """(image pattern, server) pairs: base images whose own CMD starts the app server."""
+    pairs = []
+    for entry in (
+        project.rule("ML305").vocab("serving-base-images") if "ML305" in project.rules else ()
+    ):
+        pattern, _, server = entry.partition("=")
+        if server:
+            pairs.append((pattern.strip().lower(), server.strip()))
+    return pairs
 
 
 def _split(text: str) -> list[str]:
@@ -205,6 +248,13 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
         kinds = ", ".join(sorted({h.route.framework for h in every}))
         return Outcome(
             "n/a", f"handler-style serving ({kinds}): the platform owns the process lifecycle"
+        )
+    adapter = lambda_adapter(project)
+    if adapter is not None:
+        return Outcome(
+            "n/a",
+            "the app runs inside a Lambda handler: the platform owns the process lifecycle",
+            [adapter],
         )
     evidence: list[Evidence] = []
     findings: list[Finding] = []

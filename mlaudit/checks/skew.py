@@ -177,15 +177,24 @@ def training_serving_skew(project: Project, rule: Rule) -> Outcome:
             )
     if not training_features and not serving:
         return Outcome("n/a", "no feature transformations on the training or serving side")
-    if not training_features:
+    # A pass needs training feature code that serving could have copied: functions named like
+    # features or living in a feature module.  Anything else (save(), main(), split_data())
+    # makes the pass vacuous, so the honest verdict is n/a.
+    named = [
+        (ref, function)
+        for items in training_features.values()
+        for ref, function in items
+        if ref.path in feature_modules or _feature_named(ref.qualname, name_patterns)
+    ]
+    if not named:
         return Outcome("n/a", "training has no feature-transformation functions to compare")
+    named.sort(key=lambda item: (item[0].path, item[1].line))
     return Outcome(
         "pass",
         "no serving function duplicates a training transformation",
         [
             Evidence(f"training transformation {ref.qualname}()", ref.path, function.line)
-            for items in list(training_features.values())[:MAX_EVIDENCE]
-            for ref, function in items[:1]
+            for ref, function in named[:MAX_EVIDENCE]
         ],
     )
 

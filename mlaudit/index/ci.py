@@ -18,7 +18,17 @@ from mlaudit.index.facts import ParseError, ScriptCommand, ScriptFacts, Step, Wo
 
 # Keys whose value is a shell script (a string or a list of strings), per CI system.
 SCRIPT_KEYS = frozenset(
-    {"script", "before_script", "after_script", "bash", "pwsh", "powershell", "command", "run"}
+    {
+        "script",
+        "before_script",
+        "after_script",
+        "bash",
+        "pwsh",
+        "powershell",
+        "command",
+        "run",
+        "inlineScript",  # Azure CLI tasks
+    }
 )
 _GITLAB_RESERVED = frozenset(
     {
@@ -274,6 +284,9 @@ def parse_tox_ini(text: str) -> ScriptFacts:
 
 def parse_shell(text: str) -> ScriptFacts:
     facts = ScriptFacts()
+    first = text.split("\n", 1)[0]
+    if first.startswith("#!") and not re.search(r"\b(?:ba|z|da|k)?sh\b", first):
+        return facts  # `#!/usr/bin/env python`: not a shell script
     for number, line in _joined(text.splitlines()):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
@@ -287,3 +300,46 @@ def parse_dockerignore(text: str) -> list[str]:
         for line in text.splitlines()
         if line.strip() and not line.strip().startswith("#")
     ]
+
+
+MISE_FILES = frozenset({"mise.toml", ".mise.toml", "mise.local.toml"})
+
+
+def parse_mise(text: str) -> ScriptFacts:
+    """mise tasks (``[tasks.test] run = "uv run pytest"``, ``depends = [...]``): one
+    section per task, its ``run`` lines as commands, dependencies like make's."""
+    from mlaudit.index.requirements import tomllib
+
+    facts = ScriptFacts()
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):  # broken: nothing CI can be followed into
+        return facts
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(tasks, dict):
+        return facts
+    lines = text.splitlines()
+    for name, task in tasks.items():
+        if isinstance(task, str):
+            task = {"run": task}
+        if not isinstance(task, dict):
+            continue
+        facts.sections.append(str(name))
+        depends = task.get("depends")
+        if isinstance(depends, list):
+            facts.depends[str(name)] = [str(d) for d in depends]
+        runs = task.get("run")
+        for command in runs if isinstance(runs, list) else [runs]:
+            if not isinstance(command, str):
+                continue
+            for offset, part in enumerate(c for c in command.splitlines() if c.strip()):
+                line = _find_line(lines, part.strip(), offset)
+                facts.commands.append(ScriptCommand(str(name), line, part.strip()))
+    return facts
+
+
+def _find_line(lines: list[str], needle: str, fallback: int) -> int:
+    for number, line in enumerate(lines, 1):
+        if needle in line:
+            return number
+    return fallback + 1

@@ -20,7 +20,7 @@ from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "16"
+FACTS_VERSION = "22"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 # Notebooks carry their outputs (plots as base64): the code is a small part of the bytes.
@@ -283,6 +283,8 @@ def _configuration(facts: FileFacts, kind: str, text: str) -> None:
                 facts.workflow = workflow
     elif kind == "makefile":
         facts.script = ci.parse_makefile(text)
+    elif kind == "toml" and path_name(facts.path) in ci.MISE_FILES:
+        facts.script = ci.parse_mise(text)
     elif kind == "config":
         if "testenv" in text:
             facts.script = ci.parse_tox_ini(text)
@@ -290,6 +292,10 @@ def _configuration(facts: FileFacts, kind: str, text: str) -> None:
         facts.script = ci.parse_shell(text)
     elif kind == "dockerignore":
         facts.patterns = ci.parse_dockerignore(text)
+
+
+def path_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def parse_procfile(text: str) -> list[ProcessLine]:

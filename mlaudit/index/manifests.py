@@ -36,6 +36,7 @@ TRIGGERS = (
     "healthcheck",
     "rules:",
     "build:",
+    "rollout_strategy:",
 )
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
 _KEY_LINE = re.compile(

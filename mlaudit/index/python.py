@@ -595,29 +595,41 @@ class _Extractor:
 
     def visit_assert(self, node: cst.Assert) -> None:
         test = node.test
-        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-            target = test.comparisons[0]
-            op = _ORDERING.get(type(target.operator))
-            if op is not None:
-                sides = (test.left, target.comparator)
-                left, right = (self.module.code_for_node(s)[:_MAX_EXCERPT] for s in sides)
-                numbers = [self.value(s) for s in sides]
-                number = next(
-                    (
-                        float(v.value)
-                        for v in numbers
-                        if v.kind == "const"
-                        and isinstance(v.value, (int, float))
-                        and not isinstance(v.value, bool)
-                    ),
-                    None,
-                )
-                fact = Assert(0, self.scope_name, left, op, right, number)
-                self.positions.start(node, _setter(fact, "line"))
-                self.facts.asserts.append(fact)
+        if isinstance(test, cst.Comparison):
+            # A chained comparison (``0.5 < auc <= 1.0``) is one assertion per adjacent pair.
+            left_side: cst.BaseExpression = test.left
+            for target in test.comparisons:
+                op = _ORDERING.get(type(target.operator))
+                if op is not None:
+                    self._ordering_assert(node, left_side, op, target.comparator)
+                left_side = target.comparator
         self.walk(node.test)
         if node.msg is not None:
             self.walk(node.msg)
+
+    def _ordering_assert(
+        self,
+        node: cst.Assert,
+        left_side: cst.BaseExpression,
+        op: str,
+        right_side: cst.BaseExpression,
+    ) -> None:
+        sides = (left_side, right_side)
+        left, right = (self.module.code_for_node(s)[:_MAX_EXCERPT] for s in sides)
+        numbers = [self.value(s) for s in sides]
+        number = next(
+            (
+                float(v.value)
+                for v in numbers
+                if v.kind == "const"
+                and isinstance(v.value, (int, float))
+                and not isinstance(v.value, bool)
+            ),
+            None,
+        )
+        fact = Assert(0, self.scope_name, left, op, right, number)
+        self.positions.start(node, _setter(fact, "line"))
+        self.facts.asserts.append(fact)
 
     def visit_global(self, node: cst.Global) -> None:
         if self.functions:

@@ -52,14 +52,16 @@ def _machine_path_regex() -> re.Pattern[str] | None:
     )
 
 
-_NUMBER = re.compile(r"\d")
+_NUMBER = re.compile(r"(?<![\w.-])\d+(?:\.\d+)?%?(?![\w-])")
+_LINKS = re.compile(r"https?://\S+|\]\([^)]*\)")
 
 
 def _states_a_result(text: str, offset: int) -> bool:
-    """A markdown line that records something: a heading, a table row, or a number."""
+    """A markdown line that records something: a heading, a table row, or a number (link
+    targets are not numbers: ``linkedin.com/in/name-b0a34019b``)."""
     start = text.rfind("\n", 0, offset) + 1
     end = text.find("\n", offset)
-    line = text[start : end if end != -1 else len(text)].strip()
+    line = _LINKS.sub(" ", text[start : end if end != -1 else len(text)]).strip()
     return line.startswith(("#", "|")) or _NUMBER.search(line) is not None
 
 

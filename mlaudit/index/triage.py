@@ -111,6 +111,9 @@ NOT_CALLS: frozenset[str] = frozenset(
         "not-training",
         "deploy-actions",
         "comparison-commands",
+        "eval-methods",
+        "framework-access-logs",
+        "serving-base-images",
     }
 )
 _ROUTE_DECORATOR = re.compile(
@@ -310,7 +313,8 @@ class Triage:
         # A test matters to checks when it asserts a metric against a number (ML603) or
         # calls the service (TestClient).
         self._test = re.compile(
-            r"TestClient|test_client\(|ASGITransport|^[ \t]*assert\b(?=[^\n]*\b(?:\w+_)?(?:"
+            r"TestClient|test_client\(|ASGITransport|HTTPServer\(|HTTPClient"
+            r"|^[ \t]*assert\b(?=[^\n]*\b(?:\w+_)?(?:"
             + (metrics or "accuracy")
             + r")\w*\b)(?=[^\n]*(?:[<>]=?\s*[-+]?\.?\d|\d\s*[<>]))",
             re.MULTILINE,
@@ -364,10 +368,11 @@ def default_triage() -> Triage:
     catalog = load_catalog()
     metrics = catalog["ML603"].vocab("metric-names") if "ML603" in catalog else []
     features = catalog.get("ML604")
+    eval_methods = catalog["ML107"].vocab("eval-methods") if "ML107" in catalog else ()
     return Triage(
         vocabularies,
         metrics,
-        features.vocab("feature-function-names") if features else (),
+        (*(features.vocab("feature-function-names") if features else ()), *eval_methods),
         features.vocab("feature-modules") if features else (),
         catalog["ML109"].vocab("text-words") if "ML109" in catalog else (),
     )

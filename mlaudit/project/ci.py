@@ -149,6 +149,10 @@ def followed(project: Project, command: CommandLine) -> list[CommandLine]:
             out.extend(_tox(project, tokens, via))
         elif head == "nox" or tokens[:3] in (["python", "-m", "nox"], ["python3", "-m", "nox"]):
             out.extend(_nox(project, tokens, via))
+        elif head in ("docker-compose", "podman-compose") or tokens[:2] == ["docker", "compose"]:
+            out.extend(_compose(project, tokens, via))
+        elif head == "mise" and len(tokens) > 2 and tokens[1] in ("run", "r"):
+            out.extend(_mise(project, tokens[2:], via))
         else:
             script = _script_path(tokens)
             if script is not None:
@@ -268,4 +272,98 @@ def _nox(project: Project, tokens: list[str], via: tuple[str, int]) -> list[Comm
             words = [str(a.value) for a in call.args if a.kind == "const" and a.value is not None]
             if words:
                 found.append(CommandLine("noxfile.py", call.line, " ".join(words), via))
+    return found
+
+
+_RUNNERS = (("uv", "run"), ("poetry", "run"), ("pipenv", "run"), ("pdm", "run"), ("hatch", "run"))
+
+
+def python_scripts(project: Project) -> list[tuple[CommandLine, str]]:
+    """The repository's Python modules that CI commands run (``python tools/x.py``,
+    ``python -m pkg.tool``), each with the command that runs it."""
+    cached = _memo(project).get("ci-python")
+    if cached is not None:
+        return list(cached)  # type: ignore[arg-type]
+    found: list[tuple[CommandLine, str]] = []
+    for command in ci_commands(project):
+        for segment in SEGMENTS.split(command.text):
+            tokens = _tokens(segment.strip())
+            while tokens and "=" in tokens[0] and not tokens[0].startswith("-"):
+                tokens = tokens[1:]
+            for runner in _RUNNERS:
+                if tuple(tokens[: len(runner)]) == runner:
+                    tokens = tokens[len(runner) :]
+            if not tokens or not tokens[0].rsplit("/", 1)[-1].startswith("python"):
+                continue
+            args = [t for t in tokens[1:] if t not in ("-u", "-B", "-O")]
+            path: str | None = None
+            if len(args) >= 2 and args[0] == "-m":
+                path = project.symbols.find_module(args[1])
+            elif args and args[0].endswith(".py"):
+                candidate = posixpath.normpath(args[0])
+                path = candidate if candidate in project.symbols.by_path else None
+            if path is not None:
+                found.append((command, path))
+    _memo(project)["ci-python"] = found  # type: ignore[assignment]
+    return list(found)
+
+
+def _compose(project: Project, tokens: list[str], via: tuple[str, int]) -> list[CommandLine]:
+    """``docker compose -f test.yml up``/``run svc``: the command or entrypoint of the
+    services it starts, which is what the CI step really runs."""
+    files: list[str] = []
+    for index, token in enumerate(tokens):
+        if token in ("-f", "--file") and index + 1 < len(tokens):
+            files.append(posixpath.normpath(tokens[index + 1]))
+    if not any(t in ("up", "run") for t in tokens):
+        return []
+    defaults = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+    if not files:
+        files = [name for name in defaults if name in project.files][:1]
+    found: list[CommandLine] = []
+    for path in files:
+        facts = project.files.get(path)
+        if facts is None or facts.yaml is None:
+            continue
+        for doc in facts.yaml.documents:
+            parts: dict[tuple[str, int], list[str]] = {}
+            for key in doc.keys:
+                segments = key.path.split(".")
+                if len(segments) < 3 or segments[0] != "services" or key.value is None:
+                    continue
+                if segments[2].rstrip("[]") in ("command", "entrypoint"):
+                    parts.setdefault((".".join(segments[:3]).rstrip("[]"), key.line), [])
+                    parts[(".".join(segments[:3]).rstrip("[]"), key.line)].append(key.value)
+            for (_where, line), words in sorted(parts.items(), key=lambda kv: kv[0][1]):
+                found.append(CommandLine(path, line, " ".join(words), via))
+    return found
+
+
+def _mise(project: Project, args: list[str], via: tuple[str, int]) -> list[CommandLine]:
+    """``mise run test``: the task's commands and those of the tasks it depends on (and of
+    the tasks its commands run in turn, ``run = ["mise run a", "mise run b"]``)."""
+    facts = next(
+        (project.files[n] for n in ("mise.toml", ".mise.toml") if n in project.files), None
+    )
+    if facts is None or facts.script is None:
+        return []
+    script = facts.script
+    path = facts.path
+    wanted = [a for a in args if not a.startswith("-")][:1]
+    found: list[CommandLine] = []
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop(0)
+        if name in seen or name not in script.sections:
+            continue
+        seen.add(name)
+        wanted[:0] = script.depends.get(name, [])
+        for command in script.commands:
+            if command.section != name:
+                continue
+            tokens = command.text.split()
+            if tokens[:2] in (["mise", "run"], ["mise", "r"]) and len(tokens) > 2:
+                wanted.append(tokens[2])
+                continue
+            found.append(CommandLine(path, command.line, command.text, via))
     return found

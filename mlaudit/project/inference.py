@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from mlaudit.catalog import load_traits_vocabulary
 from mlaudit.index.facts import Assign, Call, Function
 from mlaudit.project.symbols import FuncRef, ModuleInfo, last_attr, match_any
-from mlaudit.results import Route
+from mlaudit.results import Evidence, Route
 
 if TYPE_CHECKING:
     from mlaudit.project import Project, Reached
@@ -506,3 +506,40 @@ def prediction_routes(project: Project) -> list[Route]:
     """The routes of the prediction handlers, in route-table order."""
     keys = {h.ref for h in prediction_handlers(project)}
     return [r for r in project.routes if FuncRef(r.handler_path, r.handler_qualname) in keys]
+
+
+def lambda_adapter(project: Project) -> Evidence | None:
+    """A Lambda handler that runs the web app through an adapter (``Mangum(app)``): the
+    app's routes are Lambda invocations, and the platform owns the process."""
+    cached = project.__dict__.get("_mlaudit_lambda_adapter", False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    adapters = project.rule("ML305").vocab("lambda-adapters") if "ML305" in project.rules else ()
+    found: Evidence | None = None
+    for handler in handlers(project):
+        if handler.route.framework != "lambda" or found is not None:
+            continue
+        for reached in handler.reached:
+            name = project.call_name(reached.path, reached.call)
+            if match_any(name, adapters):
+                message = f"{handler.label} runs the app through {name}()"
+                found = Evidence(message, reached.path, reached.call.line)
+                break
+    if found is None and adapters:
+        # ``handler = Mangum(app)`` at module level: the handler Lambda calls is the adapter.
+        for info in project.modules():
+            if info.path not in project.production_modules:
+                continue
+            for call in info.facts.calls:
+                if call.scope or not call.args:
+                    continue
+                name = project.call_name(info.path, call)
+                if match_any(name, adapters):
+                    found = Evidence(
+                        f"the Lambda handler is {name}() over the app", info.path, call.line
+                    )
+                    break
+            if found is not None:
+                break
+    project.__dict__["_mlaudit_lambda_adapter"] = found
+    return found

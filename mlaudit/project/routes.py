@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlaudit.index.facts import Call, Value
-from mlaudit.project.symbols import FuncRef, SymbolTable
+from mlaudit.project.symbols import FuncRef, SymbolTable, Target
 from mlaudit.results import Route
 
 # Constructor -> (framework, role, keyword holding the object's own prefix)
@@ -393,10 +393,30 @@ class RouteBuilder:
         if handler_value is None or handler_value.kind != "name":
             return []
         target = self.symbols.resolve_call_name(path, call.scope, str(handler_value.value))
+        if target is None or target.kind != "function":
+            target = self._built_handler(path, call.scope, str(handler_value.value))
         if target is None or target.func is None or target.kind != "function":
             return []
         methods = self._methods("route", call.kwargs, obj.framework)
         return self._route(obj, methods, route_path or "", target.func, path, call.line)
+
+    def _built_handler(self, path: str, scope: str, name: str) -> Target | None:
+        """``predictor = build_predictor(model)``: the function of that name that the
+        factory defines inside itself and returns."""
+        info = self.symbols.by_path.get(path)
+        assign = info.variable(scope, name) if info is not None else None
+        if assign is None or assign.value.kind != "call" or not isinstance(assign.value.value, str):
+            return None
+        called = assign.value.value
+        factory = self.symbols.resolve_dotted(called, path) if "." in called else None
+        if factory is None:
+            factory = self.symbols.resolve_call_name(path, assign.scope, called)
+        if factory is None or factory.kind != "function" or factory.path is None:
+            return None
+        nested = f"{factory.name}.{name}"
+        if nested in self.symbols.by_path[factory.path].functions:
+            return Target("function", nested, factory.path)
+        return None
 
     def _method_view(
         self, obj: RouteObject, call: Call, path: str, route_path: str, view: Value

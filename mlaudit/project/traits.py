@@ -93,6 +93,13 @@ def _names_prediction(evidence: Evidence, words: tuple[str, ...]) -> bool:
 
 def _by_kind(project: Project, name: str, kinds: tuple[str, ...], what: str) -> Trait:
     files = project.files_of(*kinds)
+    if name == "CONTAINER":
+        # A Dockerfile-named file with no FROM (a template fragment) builds no image.
+        files = [
+            f
+            for f in files
+            if f.docker is None or any(i.cmd == "FROM" for i in f.docker.instructions)
+        ]
     evidence = [Evidence(f"{what}: {f.path}", f.path, 1) for f in files[:MAX_EVIDENCE]]
     return Trait(name, bool(files), evidence)
 
@@ -165,6 +172,11 @@ def _deploys(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
 
 
 def _ingests(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
+    """Datasets read outside tests; a request body read in a handler (an uploaded CSV) is
+    not ingestion."""
+    from mlaudit.project.inference import handlers
+
+    serving = {(ref.path, ref.qualname) for h in handlers(project) for ref in h.scopes}
     evidence: list[Evidence] = []
     readers = vocab["readers"]
     cheap = CallFilter(readers)
@@ -172,6 +184,8 @@ def _ingests(project: Project, vocab: dict[str, tuple[str, ...]]) -> Trait:
         open_module = cheap.module_open(info.facts.imports)
         for call in info.facts.calls:
             if not cheap.may_match(call, open_module):
+                continue
+            if (info.path, call.scope) in serving:
                 continue
             name = project.call_name(info.path, call)
             if match_any(name, readers):
