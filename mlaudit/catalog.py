@@ -108,16 +108,29 @@ def _rule_from_data(data: dict[str, Any]) -> Rule:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def load_catalog() -> dict[str, Rule]:
-    """All rules by code, each validated against ``rules/schema.json``."""
+def _catalog_data(directory: Path) -> list[dict[str, Any]]:
+    """The rule files' data, validated. Parsing and validating 60 YAML files (and importing
+    jsonschema) is a third of a reused scan, so the validated data is kept in the user's
+    cache, keyed by the files' names, sizes and modification times."""
+    from mlaudit.index.cache import SignedStore, user_cache_dir
+
+    paths = sorted(directory.glob("ML*.yaml"))
+    stamp = "\n".join(
+        f"{p.name}\0{p.stat().st_size}\0{p.stat().st_mtime_ns}"
+        for p in [directory / "schema.json", *paths]
+    )
+    base = user_cache_dir()
+    store = SignedStore(base, "catalog.msgpack") if base is not None else None
+    key = f"{directory}\0{stamp}"
+    known = store.get(key, list[dict[str, Any]]) if store is not None else None
+    if known is not None:
+        return known
     import jsonschema
 
-    directory = rules_dir()
     schema = json.loads((directory / "schema.json").read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    rules: dict[str, Rule] = {}
-    for path in sorted(directory.glob("ML*.yaml")):
+    found: list[dict[str, Any]] = []
+    for path in paths:
         data = _safe_yaml(path.read_text(encoding="utf-8"))
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
         if errors:
@@ -125,6 +138,17 @@ def load_catalog() -> dict[str, Rule]:
             raise CatalogError(f"{path.name}: {where}: {errors[0].message}")
         if path.stem != data["code"]:
             raise CatalogError(f"{path.name}: file name does not match code {data['code']}")
+        found.append(data)
+    if store is not None:
+        store.put(key, found)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def load_catalog() -> dict[str, Rule]:
+    """All rules by code, each validated against ``rules/schema.json``."""
+    rules: dict[str, Rule] = {}
+    for data in _catalog_data(rules_dir()):
         rule = _rule_from_data(data)
         rules[rule.code] = rule
     names = [r.name for r in rules.values()]

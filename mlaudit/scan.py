@@ -13,15 +13,20 @@ from mlaudit.catalog import load_catalog
 from mlaudit.checks import load_checks, not_applicable
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
-from mlaudit.index.build import IndexBuilder, default_jobs, open_cache
+from mlaudit.index.build import PROCESS_DIED, IndexBuilder, default_jobs, open_cache
+from mlaudit.index.cache import SignedStore
+from mlaudit.index.extract import OVER_BUDGET
 from mlaudit.index.facts import FileFacts
+from mlaudit.index.history import git_state
 from mlaudit.policy import apply_suppressions, ignore_reason, select_rules
 from mlaudit.project import Project
 from mlaudit.project.demand import Demand
 from mlaudit.results import CheckResult, Outcome, ScanResult, Trait
+from mlaudit.reuse import ResultStore, results_key, reusable
 from mlaudit.scoring import score
 from mlaudit.workspace import SourceFile, Workspace, classify, discover
 
+HISTORY_FILE = "history.msgpack"
 # Rounds of "parse the light modules that entry points and handlers reach".
 MAX_ROUNDS = 8
 
@@ -54,6 +59,21 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     cache = open_cache(workspace.root, options.cache_dir or config.cache_dir, options.use_cache)
     jobs = options.jobs or config.jobs or default_jobs()
     builder = IndexBuilder(workspace, jobs, cache)
+    store = ResultStore(cache.directory) if cache is not None else None
+    reuse_key = ""
+    if store is not None:
+        reuse_key = results_key(
+            workspace.root,
+            builder.read_sources(),
+            git_state(workspace.root),
+            config,
+            (options.select, options.ignore, options.no_ignores, options.paths),
+            workspace.notes,
+            workspace.is_git,
+        )
+        reused = store.get(reuse_key, rules)
+        if reused is not None:
+            return _apply_policy(reused, workspace.root, options)
     files = builder.first_round()
     # The project model uses every catalog vocabulary (SERVES reads ML307's loaders), even
     # for rules not selected, and user vocabulary extensions.
@@ -74,6 +94,8 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
             deepened |= wanted
         builder.remember_demand(key, deepened)
     project = Project(workspace, files, every_rule)
+    if cache is not None:
+        project.history_store = SignedStore(cache.directory, HISTORY_FILE)
     builder.save_cache()
     registry = load_checks()
     results: list[CheckResult] = []
@@ -136,11 +158,18 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
         notes=notes,
         paths=options.paths,
     )
+    if store is not None and reusable(files, (OVER_BUDGET, PROCESS_DIED)):
+        store.put(reuse_key, scan, (cache.note,) if cache is not None and cache.note else ())
+    return _apply_policy(scan, workspace.root, options)
+
+
+def _apply_policy(scan: ScanResult, root: Path, options: ScanOptions) -> ScanResult:
+    """The policies applied on every scan, reused results included: baseline and diff."""
     if options.baseline is not None and not options.no_ignores:
-        shown = _shown_path(options.baseline, workspace.root)
+        shown = _shown_path(options.baseline, root)
         apply_baseline(scan, load_baseline(options.baseline), shown)
     if options.diff_base is not None:
-        apply_diff(scan, workspace.root, options.diff_base)
+        apply_diff(scan, root, options.diff_base)
     return scan
 
 

@@ -147,24 +147,58 @@ class IndexBuilder:
         self._full: dict[str, FileFacts] = {}  # full facts known (computed or cached)
         self._triage: dict[str, str] = {}  # Python path -> "full" | "light"
         self.parsed_bytes = 0
+        # path -> (content, digest), or the reason it could not be read; read once.
+        self._sources: dict[str, tuple[bytes, str] | str] | None = None
+        self._tree_key = ""
+
+    def read_sources(self) -> str:
+        """Read every parsed file once; the key of the whole tree: the content of the files
+        mlaudit parses and the size and modification time of the others."""
+        if self._sources is not None:
+            return self._tree_key
+        self._sources = {}
+        rows: list[str] = []
+        for source in self.workspace.files:
+            full = self.workspace.abspath(source.path)
+            if source.kind not in PARSED_KINDS:
+                try:
+                    stat = full.stat()
+                    rows.append(f"{source.path}\0{source.kind}\0{stat.st_size}:{stat.st_mtime_ns}")
+                except OSError:
+                    rows.append(f"{source.path}\0{source.kind}\0-")
+                continue
+            try:
+                data = full.read_bytes()
+            except OSError as exc:
+                self._sources[source.path] = str(exc.strerror or exc)
+                rows.append(f"{source.path}\0{source.kind}\0unreadable")
+                continue
+            self._sources[source.path] = (data, digest(data))
+            rows.append(f"{source.path}\0{source.kind}\0{self._sources[source.path][1]}")
+        self._tree_key = digest("\n".join(rows).encode("utf-8", errors="surrogateescape"))
+        return self._tree_key
 
     def first_round(self) -> dict[str, FileFacts]:
         forced = full_pass_forced()
         if not forced:
             default_triage()  # compiled once here, inherited by forked workers
+        self.read_sources()
+        assert self._sources is not None
+        if self.cache is not None:
+            self.cache.load()
         todo: list[Job] = []
         for source in self.workspace.files:
             if source.kind not in PARSED_KINDS:
                 self.facts[source.path] = FileFacts(path=source.path, kind=source.kind)
                 continue
-            try:
-                data = self.workspace.abspath(source.path).read_bytes()
-            except OSError as exc:
+            read = self._sources[source.path]
+            if isinstance(read, str):
                 failed = FileFacts(path=source.path, kind=source.kind)
-                failed.errors.append(ParseError(f"cannot read: {exc.strerror or exc}"))
+                failed.errors.append(ParseError(f"cannot read: {read}"))
                 self.facts[source.path] = failed
                 continue
-            cached = self.cache.get(source.path, source.kind, digest(data)) if self.cache else None
+            data, content = read
+            cached = self.cache.get(source.path, source.kind, content) if self.cache else None
             if cached is not None and _is_full(cached):
                 self._full[source.path] = cached
             if source.kind in PYTHON_KINDS:
@@ -277,6 +311,4 @@ def open_cache(root: Path, cache_dir: str | None, enabled: bool) -> FactsCache |
     directory = Path(cache_dir).expanduser() if cache_dir else root / ".mlaudit_cache"
     if not directory.is_absolute():
         directory = Path.cwd() / directory
-    cache = FactsCache(directory)
-    cache.load()
-    return cache
+    return FactsCache(directory)  # loaded by the first round, if the scan gets that far

@@ -15,6 +15,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -29,6 +30,7 @@ _TAG = (
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
 _SIGNATURE_BYTES = 32
+T = TypeVar("T")
 
 
 class _Payload(msgspec.Struct):
@@ -43,6 +45,14 @@ class _Payload(msgspec.Struct):
 def _user_key_path() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mlaudit" / "cache-key"
+
+
+def user_cache_dir() -> Path | None:
+    """mlaudit's folder in the user's cache directory (None when there is no home)."""
+    try:
+        return _user_key_path().parent
+    except RuntimeError:  # no home directory to expand
+        return None
 
 
 def _signing_key() -> bytes | None:
@@ -82,19 +92,17 @@ class FactsCache:
         self.dirty = False
         self.key = _signing_key()
         self.note: str | None = None
+        self.loaded = False
 
     def load(self) -> None:
-        if self.key is None:
+        if self.key is None or self.loaded:
             return
-        try:
-            blob = self.file.read_bytes()
-        except OSError:
-            return
-        signature, body = blob[:_SIGNATURE_BYTES], blob[_SIGNATURE_BYTES:]
-        expected = hmac.new(self.key, body, hashlib.sha256).digest()
-        if not hmac.compare_digest(signature, expected):
-            self.note = f"ignored a cache not written on this machine: {self.file}"
-            self.dirty = True
+        self.loaded = True
+        body = read_signed(self.file, self.key)
+        if body is None:
+            if self.file.exists():
+                self.note = f"ignored a cache not written on this machine: {self.file}"
+                self.dirty = True
             return
         try:
             payload = msgspec.msgpack.decode(body, type=_Payload)
@@ -130,25 +138,79 @@ class FactsCache:
     def save(self) -> None:
         if not self.dirty or self.key is None:
             return
+        payload = _Payload(cache_key(), self.entries, self.demand_key, self.demanded)
+        error = write_signed(self.file, self.key, msgspec.msgpack.encode(payload))
+        if error is not None:
+            self.note = f"could not write the cache in {self.directory}: {error}"
+
+
+def read_signed(file: Path, key: bytes) -> bytes | None:
+    """The body of a cache file this machine signed, or None (absent, foreign, truncated)."""
+    try:
+        blob = file.read_bytes()
+    except OSError:
+        return None
+    signature, body = blob[:_SIGNATURE_BYTES], blob[_SIGNATURE_BYTES:]
+    expected = hmac.new(key, body, hashlib.sha256).digest()
+    return body if hmac.compare_digest(signature, expected) else None
+
+
+def write_signed(file: Path, key: bytes, body: bytes) -> str | None:
+    """Write a signed cache file atomically in a tagged, git-ignored cache directory; the
+    error's text when it cannot be written."""
+    directory = file.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tag = directory / "CACHEDIR.TAG"
+        if not tag.exists():
+            tag.write_text(_TAG, encoding="utf-8")
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(
+                "# Created by mlaudit: never commit this cache.\n*\n", encoding="utf-8"
+            )
+        signature = hmac.new(key, body, hashlib.sha256).digest()
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=".cache-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(signature + body)
+        os.replace(temp, file)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
+class SignedStore:
+    """One more signed file beside the facts (git history, the last report): msgspec
+    bodies under a key; anything unreadable, foreign or for another key is a miss."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.file = directory / name
+        self.key = _signing_key()
+
+    def get(self, key: str, kind: type[T]) -> T | None:
+        if self.key is None:
+            return None
+        body = read_signed(self.file, self.key)
+        if body is None:
+            return None
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tag = self.directory / "CACHEDIR.TAG"
-            if not tag.exists():
-                tag.write_text(_TAG, encoding="utf-8")
-            ignore = self.directory / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text(
-                    "# Created by mlaudit: never commit this cache.\n*\n", encoding="utf-8"
-                )
-            payload = _Payload(cache_key(), self.entries, self.demand_key, self.demanded)
-            body = msgspec.msgpack.encode(payload)
-            signature = hmac.new(self.key, body, hashlib.sha256).digest()
-            fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".facts-", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(signature + body)
-            os.replace(temp, self.file)
-        except OSError as exc:
-            self.note = f"could not write the cache in {self.directory}: {exc.strerror or exc}"
+            stored = msgspec.msgpack.decode(body, type=_Stored)
+            if stored.version != cache_key() or stored.key != key:
+                return None
+            return msgspec.msgpack.decode(stored.body, type=kind)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    def put(self, key: str, value: object) -> None:
+        if self.key is not None:
+            body = msgspec.msgpack.encode(_Stored(cache_key(), key, msgspec.msgpack.encode(value)))
+            write_signed(self.file, self.key, body)
+
+
+class _Stored(msgspec.Struct):
+    version: str
+    key: str
+    body: bytes
 
 
 def clean(directory: Path) -> bool:

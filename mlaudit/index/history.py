@@ -15,6 +15,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
+from mlaudit.index.cache import SignedStore
+
 LARGE_BYTES = 1024 * 1024
 
 DATA_EXTENSIONS = frozenset(
@@ -85,8 +89,25 @@ def _refs() -> list[str]:
     return [*args, "--remotes", "--branches", "--tags", "HEAD"]
 
 
-def read_history(root: Path, paths: list[str]) -> History:
-    """Data files committed under ``root`` (all history), or in the working tree."""
+def git_state(root: Path) -> str:
+    """HEAD and every ref with its commit: what the history facts depend on ("" outside a
+    repository). One cheap ``git show-ref``; no history is walked."""
+    try:
+        return _git(root, "show-ref", "--head").decode("utf-8", errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class _LargeFiles(msgspec.Struct, array_like=True):
+    """The expensive part of the history facts, stored by refs: large data blobs on
+    branches and tags, by path, with the commits that added and deleted them."""
+
+    rows: list[tuple[str, int, str | None, str | None]]
+
+
+def read_history(root: Path, paths: list[str], store: SignedStore | None = None) -> History:
+    """Data files committed under ``root`` (all history), or in the working tree. With a
+    ``store``, the walk over branches and tags is reused while HEAD and the refs stay put."""
     try:
         top = _git(root, "rev-parse", "--show-toplevel").decode().strip()
         shallow = _git(root, "rev-parse", "--is-shallow-repository").decode().strip()
@@ -96,7 +117,7 @@ def read_history(root: Path, paths: list[str]) -> History:
     if shallow == "true":
         return _working_tree(root, paths, "a shallow clone: history not complete")
     try:
-        return _from_git(root, Path(top), paths)
+        return _from_git(root, Path(top), paths, store)
     except (OSError, subprocess.SubprocessError, UnicodeDecodeError) as exc:
         return _working_tree(root, paths, f"git history could not be read ({type(exc).__name__})")
 
@@ -115,12 +136,40 @@ def _working_tree(root: Path, paths: list[str], why: str) -> History:
     return history
 
 
-def _from_git(root: Path, top: Path, paths: list[str]) -> History:
+def _from_git(root: Path, top: Path, paths: list[str], store: SignedStore | None) -> History:
     history = History("git")
     prefix = ""
     resolved_root = root.resolve()
     if resolved_root != top.resolve():
         prefix = resolved_root.relative_to(top.resolve()).as_posix() + "/"
+    state = git_state(root)
+    store = store if state else None
+    key = f"{prefix}\0{LARGE_BYTES}\0{state}"
+    known = store.get(key, _LargeFiles) if store is not None else None
+    if known is None:
+        known = _LargeFiles(_large_files(root, prefix))
+        if store is not None:
+            store.put(key, known)
+    listed = _git(root, "ls-files", "-z", "--cached", "--", ".").decode("utf-8", "replace")
+    tracked = {p for p in listed.split("\0") if p} & set(paths)
+    for path, size, added, deleted in known.rows:
+        rel = path[len(prefix) :]
+        in_tree = rel in tracked and (root / rel).is_file()
+        history.large.append(DataFile(rel, size, added, deleted if not in_tree else None, in_tree))
+    for rel in sorted(tracked):
+        if not is_data_path(rel) or any(d.path == rel for d in history.large):
+            continue
+        try:
+            size = os.stat(root / rel).st_size
+        except OSError:
+            continue
+        if size < LARGE_BYTES:
+            history.small.append(DataFile(rel, size))
+    return history
+
+
+def _large_files(root: Path, prefix: str) -> list[tuple[str, int, str | None, str | None]]:
+    """Large data blobs on branches and tags under ``prefix``: (path, size, added, deleted)."""
     # 1. Every object's size, with no history walk: is anything large at all?
     listing = _git(
         root,
@@ -146,28 +195,11 @@ def _from_git(root: Path, top: Path, paths: list[str]) -> History:
             if not path.startswith(prefix) or not is_data_path(path):
                 continue
             by_path[path] = max(blob_size, by_path.get(path, 0))
-    listed = _git(root, "ls-files", "-z", "--cached", "--", ".").decode("utf-8", "replace")
-    tracked = {p for p in listed.split("\0") if p} & set(paths)
-    if by_path:
-        # 3. When they were added and deleted: one path-limited log.
-        events = _events(root, sorted(by_path))
-        for path, size in sorted(by_path.items()):
-            rel = path[len(prefix) :]
-            added, deleted = events.get(path, (None, None))
-            in_tree = rel in tracked and (root / rel).is_file()
-            history.large.append(
-                DataFile(rel, size, added, deleted if not in_tree else None, in_tree)
-            )
-    for rel in sorted(tracked):
-        if not is_data_path(rel) or any(d.path == rel for d in history.large):
-            continue
-        try:
-            size = os.stat(root / rel).st_size
-        except OSError:
-            continue
-        if size < LARGE_BYTES:
-            history.small.append(DataFile(rel, size))
-    return history
+    if not by_path:
+        return []
+    # 3. When they were added and deleted: one path-limited log.
+    events = _events(root, sorted(by_path))
+    return [(path, size, *events.get(path, (None, None))) for path, size in sorted(by_path.items())]
 
 
 def _events(root: Path, paths: list[str]) -> dict[str, tuple[str | None, str | None]]:
