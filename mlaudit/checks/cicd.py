@@ -175,7 +175,7 @@ def _test_metric_assertions(project: Project, metrics: set[str]) -> list[tuple[s
     """Metric threshold assertions in tests: ("gate", ...) or ("weak", ...)."""
     found: list[tuple[str, Evidence]] = []
     for info in project.modules(tests=True):
-        if info.path not in project.files or info.path in project.production_modules:
+        if info.path not in project.files or info.path in project.production_paths:
             continue
         for fact in info.facts.asserts:
             strength = _assert_strength(fact, metrics)
@@ -306,7 +306,7 @@ def untested_feature_code(project: Project, rule: Rule) -> Outcome:
     tested: dict[tuple[str, str], Evidence] = {}
     whole_modules: dict[str, Evidence] = {}
     for info in project.modules(tests=True):
-        if info.path in project.production_modules:
+        if info.path in project.production_paths:
             continue
         for imp in info.facts.imports:
             dotted = f"{imp.module}.{imp.name}" if imp.name and imp.name != "*" else imp.module
@@ -355,21 +355,28 @@ def _validating_import(
     for imp in info.facts.imports:
         for dotted in (f"{imp.module}.{imp.name}" if imp.name else "", imp.module):
             path = project.symbols.find_module(dotted, info.path) if dotted else None
-            if path is None or path not in project.production_modules:
+            if path is None or path not in project.production_paths:
                 continue
-            target = project.symbols.by_path[path]
-            library = next(
-                (
-                    i.module
-                    for i in target.facts.imports
-                    if match_any(i.module, modules) or i.module.split(".")[0] in modules
-                ),
-                None,
-            )
+            library = _validation_library(project, path, modules)
             if library is not None:
                 return imp, library
             break
     return None
+
+
+def _validation_library(project: Project, path: str, modules: tuple[str, ...]) -> str | None:
+    """The validation library a production module imports (memoised per module)."""
+    memo: dict[str, str | None] = project.__dict__.setdefault("_mlaudit_validation_imports", {})
+    if path not in memo:
+        memo[path] = next(
+            (
+                i.module
+                for i in project.symbols.by_path[path].facts.imports
+                if match_any(i.module, modules) or i.module.split(".")[0] in modules
+            ),
+            None,
+        )
+    return memo[path]
 
 
 # -- ML605 no-data-validation-in-ci ------------------------------------------------------------
@@ -398,7 +405,7 @@ def no_data_validation_in_ci(project: Project, rule: Rule) -> Outcome:
     if test_runs:
         in_tests: list[Evidence] = []
         for info in project.modules(tests=True):
-            if info.path in project.production_modules:
+            if info.path in project.production_paths:
                 continue
             imp = next(
                 (
@@ -454,7 +461,7 @@ def no_integration_test(project: Project, rule: Rule) -> Outcome:
     client_modules = rule.vocab("client-modules")
     found: list[Evidence] = []
     for info in project.modules(tests=True):
-        if info.path in project.production_modules:
+        if info.path in project.production_paths:
             continue
         for call in info.facts.calls:
             name = project.call_name(info.path, call)

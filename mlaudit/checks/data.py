@@ -37,18 +37,14 @@ def _readers(project: Project, extra: tuple[str, ...] = ()) -> list[_Read]:
     memo[extra] = reads
     # A request body read in a handler (an uploaded CSV) is serving, not a data source.
     serving = {(ref.path, ref.qualname) for h in handlers(project) for ref in h.scopes}
-    for info in project.modules():
-        for call in info.facts.calls:
-            if (info.path, call.scope) in serving:
-                continue
-            name = project.call_name(info.path, call)
-            pattern = match_any(name, patterns)
-            if pattern is None:
-                continue
-            star = pattern.find("*")
-            if star >= 0 and "(" in name[star:] and "(" not in pattern[star:]:
-                continue  # `pandas.read_*` is not `pandas.read_csv().to_csv`
-            reads.append(_Read(info.path, call, name))
+    for site in project.calls_named(patterns):
+        if (site.path, site.call.scope) in serving:
+            continue
+        name, pattern = site.name, site.pattern
+        star = pattern.find("*")
+        if star >= 0 and "(" in name[star:] and "(" not in pattern[star:]:
+            continue  # `pandas.read_*` is not `pandas.read_csv().to_csv`
+        reads.append(_Read(site.path, site.call, name))
     return reads
 
 

@@ -11,7 +11,7 @@ from mlaudit.catalog import Rule
 from mlaudit.checks import check
 from mlaudit.index.facts import Call, FileFacts, Value
 from mlaudit.project import Project
-from mlaudit.project.symbols import ModuleInfo, match_any
+from mlaudit.project.symbols import ModuleInfo
 from mlaudit.results import Evidence, Finding, Outcome
 
 MAX_EVIDENCE = 5
@@ -52,17 +52,30 @@ def no_held_out_evaluation(project: Project, rule: Rule) -> Outcome:
     words = tuple(w.lower() for w in rule.vocab("held-out-words"))
     evidence: list[Evidence] = []
     for info in project.modules():
+        candidates = {
+            id(c) for c in project.calls_in_module(info.path, splits, evaluations, metrics)
+        }
         for call in info.facts.calls:
+            if id(call) not in candidates and (
+                not call.kwargs or validation_kwargs.isdisjoint(call.kwargs)
+            ):
+                continue
+            split = project.call_matches(call, splits)
+            evaluation = None if split else project.call_matches(call, evaluations)
+            given_kwargs = not validation_kwargs.isdisjoint(call.kwargs)
+            metric = project.call_matches(call, metrics)
+            if not (split or evaluation or given_kwargs or metric):
+                continue
             name = project.call_name(info.path, call)
             reason = None
-            if match_any(name, splits):
+            if split:
                 reason = f"{name}() holds data out"
-            elif match_any(name, evaluations):
+            elif evaluation:
                 reason = f"{name}() evaluates the model"
-            elif validation_kwargs & set(call.kwargs):
+            elif given_kwargs:
                 given = sorted(validation_kwargs & set(call.kwargs))[0]
                 reason = f"{name}({given}=...) validates on held-out data"
-            elif match_any(name, metrics):
+            elif metric:
                 held = [n for v in _call_args(call) for n in _names_in(v) if _held_out(n, words)]
                 if held:
                     reason = f"{name}() on held-out data ({held[0]})"
@@ -142,7 +155,7 @@ def _flows(info: ModuleInfo, project: Project, rule: Rule) -> Iterator[_Flow]:
         method = name.rsplit(".", 1)[-1]
         if method in score_methods and "." in name:
             flow.scores.append((call, "method"))
-        elif match_any(project.call_name(info.path, call), metrics) and not name.endswith(".score"):
+        elif project.call_matches(call, metrics) and not name.endswith(".score"):
             flow.scores.append((call, "metric"))
     yield from flows.values()
 
@@ -285,12 +298,14 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
         return next((w for w in words if w in lower), None)
 
     for info in project.modules():
-        named = [(call, project.call_name(info.path, call)) for call in info.facts.calls]
-        model = next(((c, n) for c, n in named if match_any(n, calls)), None)
+        model = next((c for c in info.facts.calls if project.call_matches(c, calls)), None)
         if model is not None:
-            yield Evidence(f"{model[1]}() is a baseline model", info.path, model[0].line)
+            name = project.call_name(info.path, model)
+            yield Evidence(f"{name}() is a baseline model", info.path, model.line)
             continue
-        for call, name in named:
+        for call in info.facts.calls:
+            if not call.args and not call.kwargs:
+                continue
             word = next(
                 (
                     has_word(str(v.value))
@@ -303,6 +318,7 @@ def _code_baselines(project: Project, rule: Rule) -> Iterator[Evidence]:
                 None,
             )
             if word is not None:
+                name = project.call_name(info.path, call)
                 yield Evidence(f"{name}() records a {word} metric", info.path, call.line)
                 break
         for function in info.facts.functions:

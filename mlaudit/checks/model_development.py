@@ -15,8 +15,9 @@ from mlaudit.checks import check
 from mlaudit.index.facts import Call, FileFacts
 from mlaudit.index.requirements import is_pinned
 from mlaudit.project import Project
-from mlaudit.project.symbols import CallFilter, FuncRef, ModuleInfo, match_any
+from mlaudit.project.symbols import FuncRef, ModuleInfo, match_any
 from mlaudit.results import Evidence, Finding, Outcome
+from mlaudit.workspace import is_test_path
 
 MAX_EVIDENCE = 5
 
@@ -28,49 +29,40 @@ def experiment_tracking(project: Project, rule: Rule) -> Outcome:
     trackers = rule.vocab("tracker-modules")
     log_calls = rule.vocab("log-calls")
     partial_calls = rule.vocab("partial-calls")
-    logged: list[Evidence] = []
-    partial: list[Evidence] = []
     imported: list[Evidence] = []
-    cheap_log, cheap_partial = CallFilter(log_calls), CallFilter(partial_calls)
     for info in project.modules():
         for imp in info.facts.imports:
             if imp.module.split(".")[0] in trackers and len(imported) < MAX_EVIDENCE:
                 imported.append(Evidence(f"imports {imp.module}", info.path, imp.line))
                 break
-        log_open = cheap_log.module_open(info.facts.imports)
-        partial_open = cheap_partial.module_open(info.facts.imports)
-        for call in info.facts.calls:
-            if "report_to" not in call.kwargs and not (
-                cheap_log.may_match(call, log_open) or cheap_partial.may_match(call, partial_open)
-            ):
+    # partial-calls first: logger wildcards also cover the TensorBoard loggers.
+    summaries = project.calls_named(partial_calls)
+    partial = [
+        Evidence(f"{site.name}() writes TensorBoard summaries", site.path, site.call.line)
+        for site in summaries
+    ]
+    written = {site.order for site in summaries}
+    found: list[tuple[tuple[int, int], Evidence]] = [
+        (site.order, Evidence(f"{site.name}() logs to a tracker", site.path, site.call.line))
+        for site in project.calls_named(log_calls)
+        if site.order not in written
+    ]
+    for m, info in enumerate(project.modules(tests=True)):
+        if is_test_path(info.path):
+            continue
+        for c, call in enumerate(info.facts.calls):
+            report_to = call.kwargs.get("report_to")
+            if report_to is None or (m, c) in written:
                 continue
             name = project.call_name(info.path, call)
-            # partial-calls first: logger wildcards also cover the TensorBoard loggers.
-            if match_any(name, partial_calls):
-                partial.append(
-                    Evidence(f"{name}() writes TensorBoard summaries", info.path, call.line)
-                )
-            elif match_any(name, log_calls):
-                logged.append(Evidence(f"{name}() logs to a tracker", info.path, call.line))
-            else:
-                report_to = call.kwargs.get("report_to")
-                values = (
-                    [report_to.value]
-                    if report_to is not None and report_to.kind == "const"
-                    else (report_to.items or [])
-                    if report_to is not None
-                    else []
-                )
-                named = [v for v in values if isinstance(v, str) and v in trackers]
-                if named:
-                    logged.append(
-                        Evidence(
-                            f"{name}(report_to={named[0]!r}) logs through the "
-                            "framework's integration",
-                            info.path,
-                            call.line,
-                        )
-                    )
+            if match_any(name, log_calls):
+                continue
+            values = [report_to.value] if report_to.kind == "const" else (report_to.items or [])
+            named = [v for v in values if isinstance(v, str) and v in trackers]
+            if named:
+                message = f"{name}(report_to={named[0]!r}) logs through the framework's integration"
+                found.append(((m, c), Evidence(message, info.path, call.line)))
+    logged = [evidence for _, evidence in sorted(found, key=lambda item: item[0])]
     if logged:
         return Outcome("pass", f"{len(logged)} tracker logging call(s)", logged[:MAX_EVIDENCE])
     if partial:

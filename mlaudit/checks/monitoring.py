@@ -89,28 +89,37 @@ def no_request_metrics(project: Project, rule: Rule) -> Outcome:
     counters: list[Evidence] = []
     imported: list[Evidence] = []
     modules = rule.vocab("metric-modules")
+    instruments = rule.vocab("instrumentation-calls")
+    latencies, counting = rule.vocab("latency-calls"), rule.vocab("counter-calls")
     for path in sorted(scope):
         info = project.symbols.by_path[path]
+        candidates = {
+            id(c) for c in project.calls_in_module(path, instruments, latencies, counting)
+        }
         for call in info.facts.calls:
-            name = project.call_name(path, call)
+            if id(call) not in candidates and not call.args:
+                continue
+            kinds = [project.call_matches(call, v) for v in (instruments, latencies, counting)]
             passed = next(
                 (
                     str(a.value)
                     for a in call.args
-                    if a.kind == "name"
-                    and match_any(str(a.value), rule.vocab("instrumentation-calls"))
+                    if a.kind == "name" and match_any(str(a.value), instruments)
                 ),
                 None,
             )
-            if match_any(name, rule.vocab("instrumentation-calls")):
+            if passed is None and not any(kinds):
+                continue
+            name = project.call_name(path, call)
+            if kinds[0]:
                 instrument.append(Evidence(f"{name}() instruments the app", path, call.line))
             elif passed is not None:  # app.add_middleware(PrometheusMiddleware)
                 instrument.append(
                     Evidence(f"{name}({passed}) instruments the app", path, call.line)
                 )
-            elif match_any(name, rule.vocab("latency-calls")):
+            elif kinds[1]:
                 latency.append(Evidence(f"{name}() records latency", path, call.line))
-            elif match_any(name, rule.vocab("counter-calls")):
+            elif kinds[2]:
                 counters.append(Evidence(f"{name}() counts requests or errors", path, call.line))
         for imp in info.facts.imports:
             if imp.module.split(".")[0] in modules:
@@ -421,7 +430,7 @@ def print_in_serving(project: Project, rule: Rule) -> Outcome:
     imported: list[tuple[FuncRef, str]] = []
     for path in sorted(route_modules(project)):
         info = project.symbols.by_path.get(path)
-        if info is None or path not in project.production_modules:
+        if info is None or path not in project.production_paths:
             continue
         if path.endswith(".ipynb"):
             continue  # a notebook is a demo the server never imports
@@ -446,7 +455,7 @@ def print_in_serving(project: Project, rule: Rule) -> Outcome:
                 continue  # the module's own top level was examined above
             if call.in_main or not match_any(call.name, prints):
                 continue
-            if reached.path not in project.production_modules or reached.path.endswith(".ipynb"):
+            if reached.path not in project.production_paths or reached.path.endswith(".ipynb"):
                 continue
             add(
                 reached.path,
@@ -462,7 +471,7 @@ def print_in_serving(project: Project, rule: Rule) -> Outcome:
             call = reached.call
             if call.in_main or not match_any(call.name, prints):
                 continue
-            if reached.path not in project.production_modules or reached.path.endswith(".ipynb"):
+            if reached.path not in project.production_paths or reached.path.endswith(".ipynb"):
                 continue
             add(
                 reached.path,

@@ -96,9 +96,10 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
     exports: list[Evidence] = []
     safe: list[Evidence] = []
     for info in project.modules():
-        for call in info.facts.calls:
+        for call in project.calls_in_module(info.path, dumps, loads, portable, native):
+            kinds = [project.call_matches(call, v) for v in (dumps, loads, portable, native)]
             name = project.call_name(info.path, call)
-            if match_any(name, dumps):
+            if kinds[0]:
                 first = call.args[0] if call.args else call.kwargs.get("obj")
                 if name == "torch.save" and _is_weights(first):
                     safe.append(Evidence("torch.save() of a state_dict", info.path, call.line))
@@ -108,7 +109,7 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
                 if first is not None and _names_data(str(first.value)):
                     continue  # `pickle.dump(metrics, f)`: results, not a model
                 dump_sites.append((info.path, call, name))
-            elif match_any(name, loads):
+            elif kinds[1]:
                 if name == "torch.load" and (
                     _kwarg_true(call, "weights_only") or _feeds_state_dict(info, call)
                 ):
@@ -116,9 +117,9 @@ def non_portable_model_format(project: Project, rule: Rule) -> Outcome:
                     safe.append(Evidence("torch.load() of a state_dict", info.path, call.line))
                     continue
                 load_sites.append((info.path, call, name))
-            elif match_any(name, portable):
+            elif kinds[2]:
                 exports.append(Evidence(f"portable export: {name}()", info.path, call.line))
-            elif match_any(name, native) and len(safe) < MAX_EVIDENCE:
+            elif kinds[3] and len(safe) < MAX_EVIDENCE:
                 safe.append(Evidence(f"{name}(): the framework's own format", info.path, call.line))
     sites = dump_sites or load_sites
     if not sites and not exports and safe:

@@ -177,12 +177,23 @@ class MainRun:
 
 
 def main_runs(project: Project, starters: tuple[str, ...]) -> list[MainRun]:
+    """Servers started from code, in module and call order (memoised: four checks ask)."""
+    memo: dict[int, tuple[tuple[str, ...], list[MainRun]]]
+    memo = project.__dict__.setdefault("_mlaudit_main_runs", {})
+    known = memo.get(id(starters))
+    if known is None or known[0] is not starters:
+        known = (starters, _main_runs(project, starters))
+        memo[id(starters)] = known
+    return known[1]
+
+
+def _main_runs(project: Project, starters: tuple[str, ...]) -> list[MainRun]:
     found: list[MainRun] = []
     flask_apps = {(o.path, o.var) for o in project.route_objects if o.framework == "flask"}
     for info in project.modules():
         for call in info.facts.calls:
-            name = project.call_name(info.path, call)
-            if match_any(name, starters):
+            if project.call_matches(call, starters):
+                name = project.call_name(info.path, call)
                 found.append(MainRun(info.path, call, name, name.split(".")[0]))
                 continue
             owner, _, method = call.name.rpartition(".")
@@ -260,15 +271,23 @@ def no_graceful_shutdown(project: Project, rule: Rule) -> Outcome:
     findings: list[Finding] = []
     dev_server: list[Evidence] = []
     for info in project.modules():
+        candidates = {id(c) for c in project.calls_in_module(info.path, hooks, signal_calls)}
         for call in info.facts.calls:
+            keys = [key for key in shutdown_kwargs if key in call.kwargs] if call.kwargs else []
+            if not keys and id(call) not in candidates:
+                continue
+            hooked, signalled = (
+                project.call_matches(call, hooks),
+                project.call_matches(call, signal_calls),
+            )
             name = project.call_name(info.path, call)
-            hook = match_any(name, hooks) and _is_shutdown_hook(name, call)
-            handler = match_any(name, signal_calls) and any(
+            hook = hooked and _is_shutdown_hook(name, call)
+            handler = signalled and any(
                 sig in str(call.args[0].value) for sig in signals if call.args
             )
             if hook or handler:
                 evidence.append(Evidence(f"shutdown handling: {name}()", info.path, call.line))
-            for key in shutdown_kwargs:
+            for key in keys:
                 if key in call.kwargs:
                     evidence.append(
                         Evidence(f"shutdown handling: {name}({key}=...)", info.path, call.line)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlaudit.catalog import Rule
+from mlaudit.index.cache import SignedStore
 from mlaudit.index.facts import Call, FileFacts, Function
 from mlaudit.index.history import History
+from mlaudit.project.callindex import CallIndex, NamedCall
 from mlaudit.project.symbols import FuncRef, ModuleInfo, SymbolTable, Target, match_any
 from mlaudit.results import Evidence, Route, Trait
 from mlaudit.workspace import Workspace, is_test_path
@@ -32,6 +34,9 @@ class Reached:
 
 class Project:
     """Everything checks may read about the target repository."""
+
+    # Where the git-history facts are kept between scans (set by the scan; None: not kept).
+    history_store: SignedStore | None = None
 
     def __init__(
         self,
@@ -51,6 +56,7 @@ class Project:
         self.symbols = SymbolTable(modules)
         self._call_names: dict[int, tuple[Call, str]] = {}
         self.production_modules = sorted(p for p in modules if not is_test_path(p))
+        self.production_paths = frozenset(self.production_modules)  # for membership tests
         from mlaudit.project.routes import RouteBuilder, RouteObject
 
         builder = RouteBuilder(self.symbols, set(self.production_modules))
@@ -89,6 +95,24 @@ class Project:
             for path, info in sorted(self.symbols.by_path.items())
             if tests or not is_test_path(path)
         ]
+
+    @functools.cached_property
+    def call_index(self) -> CallIndex:
+        """Every call's resolved name, for vocabulary lookups (built on first use)."""
+        return CallIndex(self.modules(tests=True), self.call_name, is_test_path)
+
+    def calls_named(self, patterns: tuple[str, ...], tests: bool = False) -> list[NamedCall]:
+        """The calls whose resolved names match a vocabulary, in module and call order
+        (test modules only when ``tests``); the same answer as matching every call."""
+        return self.call_index.named(patterns, tests)
+
+    def call_matches(self, call: Call, patterns: tuple[str, ...]) -> str | None:
+        """``match_any(self.call_name(path, call), patterns)``, looked up in the index."""
+        return self.call_index.pattern_of(call, patterns)
+
+    def calls_in_module(self, path: str, *vocabularies: tuple[str, ...]) -> list[Call]:
+        """The calls of one module whose names match any of the vocabularies, in order."""
+        return self.call_index.in_module(path, *vocabularies)
 
     def imports_module(self, info: ModuleInfo, roots: tuple[str, ...]) -> bool:
         root_set = set(roots)
@@ -185,7 +209,7 @@ class Project:
         """Data files in git history (or the working tree): read on first use only."""
         from mlaudit.index.history import read_history
 
-        return read_history(self.root, [f.path for f in self.workspace.files])
+        return read_history(self.root, [f.path for f in self.workspace.files], self.history_store)
 
     def where(self, path: str, line: int) -> str:
         """``line 12``, or ``cell 3, line 2`` in a notebook (whose facts use joined-code

@@ -528,7 +528,7 @@ def lambda_adapter(project: Project) -> Evidence | None:
     if found is None and adapters:
         # ``handler = Mangum(app)`` at module level: the handler Lambda calls is the adapter.
         for info in project.modules():
-            if info.path not in project.production_modules:
+            if info.path not in project.production_paths:
                 continue
             for call in info.facts.calls:
                 if call.scope or not call.args:
