@@ -922,3 +922,24 @@ def test_regression_a_folder_inside_a_work_tree_is_scanned(tmp_path: Path) -> No
         (f["path"], f["line"]) for f in check_of(report, "ML307")["findings"]
     }
     assert not any("not a git work tree" in n for n in report["notes"])
+
+
+def test_budget_interrupt_wrapped_by_class_creation_is_still_over_budget() -> None:
+    # The timer can fire while a lazily imported module builds a class; Python then reports
+    # a RuntimeError from __set_name__ whose cause is the interrupt. That is the budget, not
+    # an internal error.
+    from mlaudit.index.extract import _interrupted_by_budget, _OverBudget
+
+    class Interrupting:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise _OverBudget
+
+    # (Python 3.11 wraps it in RuntimeError; 3.12 and later let it through unwrapped.)
+    caught: BaseException | None = None
+    try:
+        type("Node", (), {"field": Interrupting()})
+    except BaseException as exc:
+        caught = exc
+    assert caught is not None
+    assert _interrupted_by_budget(caught)
+    assert not _interrupted_by_budget(RuntimeError("a real internal error"))

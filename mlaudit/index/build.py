@@ -28,6 +28,7 @@ from mlaudit.index.extract import (
     decode,
     digest,
     extract_bytes,
+    preload_parsers,
     time_budget,
 )
 from mlaudit.index.facts import FileFacts, ParseError
@@ -265,6 +266,8 @@ class IndexBuilder:
     def _extract(self, todo: list[Job]) -> None:
         total = sum(len(item[2]) for item in todo)
         self.parsed_bytes += sum(len(item[2]) for item in todo if item[3] == "full")
+        if todo:
+            preload_parsers()  # outside any file's time budget, and before workers fork
         if self.jobs <= 1 or total < SERIAL_BYTES or len(todo) < 4:
             results = [extract_bytes(*job) for job in todo]
         else:

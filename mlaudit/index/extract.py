@@ -170,10 +170,25 @@ def _extract_bytes(path: str, kind: str, data: bytes, mode: str) -> FileFacts:
     except RecursionError:
         facts.errors.append(ParseError("not parsed: nesting too deep for the parser"))
     except Exception as exc:
+        if _interrupted_by_budget(exc):
+            raise _OverBudget from exc
         facts.errors.append(
             ParseError(f"internal error while reading: {type(exc).__name__}: {exc}")
         )
     return facts
+
+
+def _interrupted_by_budget(exc: BaseException) -> bool:
+    """Whether the timer's interrupt caused ``exc``: Python wraps an exception raised while
+    a class body is being set up (a lazily imported module, say) in a RuntimeError."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _OverBudget):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _clamp_lines(facts: FileFacts) -> None:
@@ -218,6 +233,16 @@ def _compiles(data: bytes) -> bool:
     except (SyntaxError, ValueError, LookupError, RecursionError, MemoryError, OverflowError):
         return False
     return True
+
+
+def preload_parsers() -> None:
+    """Import the parsers before the time budget is armed or worker processes fork: an
+    import is slow and cannot be interrupted cleanly, and forked workers inherit it."""
+    import mlaudit.index.dockerfile
+    import mlaudit.index.python
+    import mlaudit.index.requirements
+    import mlaudit.index.text
+    import mlaudit.index.workflows  # noqa: F401
 
 
 def _dispatch(facts: FileFacts, kind: str, data: bytes, text: str) -> None:
