@@ -352,3 +352,38 @@ def test_ml205_config_path_passed_to_a_reader(make_repo):
     (finding,) = check["findings"]
     assert (finding["path"], finding["line"]) == ("train.py", 6)
     assert "'/home/anna/data/train.csv' (from config.yaml:2)" in finding["message"]
+
+
+def test_ml204_partial_clone_reads_what_is_here_and_fetches_nothing(make_repo, tmp_path):
+    import git
+
+    from tests.conftest import git_init
+
+    origin = make_repo({"train.py": TRAIN, "README.md": "# churn\n"}, name="origin")
+    repo = git_init(origin)
+    repo.git.config("uploadpack.allowFilter", "true")
+    (origin / "data").mkdir()
+    (origin / "data" / "kept.csv").write_text(big_csv(2 * 1024 * 1024), encoding="utf-8")
+    (origin / "data" / "old.csv").write_text(big_csv(3 * 1024 * 1024), encoding="utf-8")
+    commit(repo, "data")
+    repo.index.remove(["data/old.csv"], working_tree=True)
+    repo.index.commit("drop old data")
+    # Large blobs stay on the server: the checkout fetches kept.csv, old.csv is never here.
+    clone = tmp_path / "partial"
+    git.Repo.clone_from(f"file://{origin}", clone, multi_options=["--filter=blob:limit=1m"])
+    partial = git.Repo(clone)
+
+    def missing() -> int:
+        listing = partial.git.rev_list("--objects", "--missing=print", "--all")
+        return sum(line.startswith("?") for line in listing.splitlines())
+
+    before = missing()
+    assert before >= 1
+    report = scan_json(clone)
+    check = check_of(report, "ML204")
+    assert check["verdict"] == "fail"
+    assert [f["symbol"] for f in check["findings"]] == ["data/kept.csv"]
+    assert "of the history" in check["reason"]
+    assert "not on this machine (a partial clone" in check["reason"]
+    assert any("partial clone" in n for n in report["notes"])
+    assert missing() == before  # nothing was fetched from the promisor remote

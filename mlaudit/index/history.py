@@ -4,8 +4,10 @@ Fast on long histories: object sizes are read in bulk (``git cat-file --batch-al
 --batch-check``) without walking commits, and only when some blob is large enough to matter
 does one ``git rev-list --objects`` over branches and tags (never pull-request refs) name
 their paths, and one path-limited ``git log`` find the commits that added and deleted them.
-No revision is ever checked out. Where the target is not a git repository, or is a shallow
-clone, the facts come from the working tree, with a note saying so.
+No revision is ever checked out and no missing object is fetched: in a partial clone (or a
+mirror without its largest blobs) what is on the machine is read, with a note saying how
+much is not. Where the target is not a git repository, or is a shallow clone, the facts come
+from the working tree, with a note saying so.
 """
 
 from __future__ import annotations
@@ -72,10 +74,16 @@ class History:
     small: list[DataFile] = field(default_factory=list)  # data files under LARGE_BYTES
 
 
+# Never let git fetch a missing object from a promisor remote (git 2.44 and later honour
+# this; rev-list is also told --missing, which turns lazy fetching off on any version).
+_GIT_ENV = {**os.environ, "GIT_NO_LAZY_FETCH": "1"}
+
+
 def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     completed = subprocess.run(
         ["git", "-c", "core.quotepath=off", *args],
         cwd=root,
+        env=_GIT_ENV,
         input=stdin,
         capture_output=True,
         timeout=TIMEOUT,
@@ -103,6 +111,7 @@ class _LargeFiles(msgspec.Struct, array_like=True):
     branches and tags, by path, with the commits that added and deleted them."""
 
     rows: list[tuple[str, int, str | None, str | None]]
+    missing: int = 0  # objects on branches and tags that are not on this machine
 
 
 def read_history(root: Path, paths: list[str], store: SignedStore | None = None) -> History:
@@ -147,11 +156,18 @@ def _from_git(root: Path, top: Path, paths: list[str], store: SignedStore | None
     key = f"{prefix}\0{LARGE_BYTES}\0{state}"
     known = store.get(key, _LargeFiles) if store is not None else None
     if known is None:
-        known = _LargeFiles(_large_files(root, prefix))
+        known = _large_files(root, prefix)
         if store is not None:
             store.put(key, known)
     listed = _git(root, "ls-files", "-z", "--cached", "--", ".").decode("utf-8", "replace")
     tracked = {p for p in listed.split("\0") if p} & set(paths)
+    if known.missing:
+        count = known.missing
+        objects = f"{count:,} object{'s' if count != 1 else ''} of the history"
+        history.note = (
+            f"{objects} {'are' if count != 1 else 'is'} not on this machine (a partial clone "
+            "or an incomplete copy): data files among them are not seen"
+        )
     for path, size, added, deleted in known.rows:
         rel = path[len(prefix) :]
         in_tree = rel in tracked and (root / rel).is_file()
@@ -168,8 +184,9 @@ def _from_git(root: Path, top: Path, paths: list[str], store: SignedStore | None
     return history
 
 
-def _large_files(root: Path, prefix: str) -> list[tuple[str, int, str | None, str | None]]:
-    """Large data blobs on branches and tags under ``prefix``: (path, size, added, deleted)."""
+def _large_files(root: Path, prefix: str) -> _LargeFiles:
+    """Large data blobs on branches and tags under ``prefix``: (path, size, added, deleted),
+    and how many objects the walk found missing."""
     # 1. Every object's size, with no history walk: is anything large at all?
     listing = _git(
         root,
@@ -183,10 +200,15 @@ def _large_files(root: Path, prefix: str) -> list[tuple[str, int, str | None, st
         if kind == b"blob" and int(count) >= LARGE_BYTES:
             large_blobs[sha.decode()] = int(count)
     by_path: dict[str, int] = {}
-    if large_blobs:
-        # 2. Which paths on branches and tags hold them.
-        objects = _git(root, "rev-list", "--objects", *_refs(), "--")
+    missing = 0
+    if large_blobs or _is_partial_clone(root):
+        # 2. Which paths on branches and tags hold them (missing objects are listed, not
+        # fetched: their size is unknown).
+        objects = _git(root, "rev-list", "--objects", "--missing=print", *_refs(), "--")
         for row in objects.splitlines():
+            if row.startswith(b"?"):
+                missing += 1
+                continue
             sha, _, name = row.partition(b" ")
             blob_size = large_blobs.get(sha.decode())
             if blob_size is None or not name:
@@ -196,10 +218,22 @@ def _large_files(root: Path, prefix: str) -> list[tuple[str, int, str | None, st
                 continue
             by_path[path] = max(blob_size, by_path.get(path, 0))
     if not by_path:
-        return []
+        return _LargeFiles([], missing)
     # 3. When they were added and deleted: one path-limited log.
     events = _events(root, sorted(by_path))
-    return [(path, size, *events.get(path, (None, None))) for path, size in sorted(by_path.items())]
+    rows = [(path, size, *events.get(path, (None, None))) for path, size in sorted(by_path.items())]
+    return _LargeFiles(rows, missing)
+
+
+def _is_partial_clone(root: Path) -> bool:
+    """A clone made with ``--filter``: its large blobs may be exactly the ones not here."""
+    try:
+        found = _git(
+            root, "config", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$"
+        )
+    except subprocess.CalledProcessError:  # exit code 1: no such setting
+        return False
+    return bool(found.strip())
 
 
 def _events(root: Path, paths: list[str]) -> dict[str, tuple[str | None, str | None]]:
