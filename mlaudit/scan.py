@@ -101,6 +101,8 @@ def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     results: list[CheckResult] = []
     present = project.present_traits
     for code, rule in rules.items():
+        if options.paths is not None and rule.scope != "code":
+            continue  # a file-restricted scan reports code-level checks only: skip the rest
         reason = None if options.no_ignores else ignore_reason(rule, config)
         if reason is not None:
             results.append(CheckResult(rule, "ignored", reason))
