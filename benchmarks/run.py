@@ -13,7 +13,11 @@ For every target (synthetic repositories made by ``synth.py`` and cached under
 as a separate process and records wall time, CPU time (user+sys of the child
 and the workers it reaped, from ``os.wait4``), peak RSS (largest single
 process) and throughput.  "cold" uses a fresh empty cache dir, "warm" re-runs
-with the cache the cold run just filled.  Pure standard library; Linux/macOS.
+with the cache the cold run just filled, "edit" re-runs after one Python file of
+the target changed (what a scan costs after each commit), "hook" runs the
+pre-commit hook's command (``mlaudit scan --force-exclude FILE``, from the
+target's root) after a fresh edit of that file.  The edited file is restored,
+bytes and modification time, after each run.  Pure standard library; Linux/macOS.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +50,8 @@ DEFAULT_SEED = 1234  # the seed synth.py uses by default; passed explicitly anyw
 SCHEMA_VERSION = 1
 OK_EXIT = {"mlaudit": (0, 1), "bandit": (0, 1), "pylint": (0,)}
 BIG_TARGET_FILES = 1000  # above this many .py/.ipynb files, --repeat defaults to 1
-MODES = ("cold", "warm", "nocache")
+MODES = ("cold", "warm", "edit", "hook", "nocache")
+NEEDS_CACHE = ("warm", "edit", "hook")  # modes that run on the cache a cold run filled
 BASELINES = ("bandit", "pylint")
 
 
@@ -128,7 +133,13 @@ def _tail(path: Path, lines: int = 6) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def measure(cmd: list[str], timeout: float, ok_codes: tuple[int, ...], scratch: Path) -> Sample:
+def measure(
+    cmd: list[str],
+    timeout: float,
+    ok_codes: tuple[int, ...],
+    scratch: Path,
+    cwd: str | None = None,
+) -> Sample:
     """Run ``cmd`` to completion and return its wall/CPU/RSS figures.
 
     ``os.wait4`` reaps the child and hands back its rusage, which on Linux
@@ -142,6 +153,7 @@ def measure(cmd: list[str], timeout: float, ok_codes: tuple[int, ...], scratch: 
         try:
             proc = subprocess.Popen(
                 cmd,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -291,10 +303,61 @@ def tool_version(exe: str) -> str:
     return text[0] if text else "unknown"
 
 
-def mlaudit_cmd(exe: str, target: str, jobs: int, mode: str, cache_dir: Path) -> list[str]:
-    """The command under test, exactly as a user would type it."""
+def mlaudit_cmd(
+    exe: str, target: str, jobs: int, mode: str, cache_dir: Path, edited: str = ""
+) -> list[str]:
+    """The command under test, exactly as a user would type it (the hook's from the
+    target's root, naming the edited file, as pre-commit does)."""
+    if mode == "hook":
+        cmd = [exe, "scan", "--force-exclude", "-f", "json", "-o", os.devnull, "--exit-zero"]
+        return [*cmd, "-j", str(jobs), "--cache-dir", str(cache_dir), edited]
     cmd = [exe, "scan", target, "-f", "json", "-o", os.devnull, "--exit-zero", "-j", str(jobs)]
     return [*cmd, "--no-cache"] if mode == "nocache" else [*cmd, "--cache-dir", str(cache_dir)]
+
+
+def edit_target(root: Path) -> str | None:
+    """The file the edit modes change: of the Python files git tracks (outside git: found),
+    tests left out, the one of median size (ties by path), as a typical commit touches a
+    typical module. Relative to ``root``."""
+    listed: list[str] = []
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--", "*.py"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode("utf-8", "replace")
+        listed = [p for p in out.split("\0") if p]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if not listed:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            found = (Path(dirpath, n) for n in filenames if n.endswith(".py"))
+            listed.extend(f.relative_to(root).as_posix() for f in found)
+    sized = sorted(
+        ((root / p).stat().st_size, p)
+        for p in listed
+        if "test" not in p.lower() and (root / p).is_file()
+    )
+    return sized[len(sized) // 2][1] if sized else None
+
+
+@contextlib.contextmanager
+def edited(root: Path, rel: str, nonce: str) -> Iterator[None]:
+    """Append a comment naming ``nonce`` to ``rel`` (a change no earlier scan has seen);
+    put its bytes and times back afterwards, whatever happens."""
+    path = root / rel
+    original = path.read_bytes()
+    stat = path.stat()
+    try:
+        separator = b"" if not original or original.endswith(b"\n") else b"\n"
+        path.write_bytes(original + separator + f"# mlaudit benchmark edit {nonce}\n".encode())
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def baseline_cmd(tool: str, exe: str, target: str) -> tuple[list[str], int]:
@@ -343,25 +406,40 @@ def run_mlaudit(
 ) -> None:
     """Cold/warm/no-cache runs of mlaudit for one target and -j value.
 
-    Each repetition gets a fresh empty cache dir; warm reuses the one the
-    cold run (measured or not) just filled.
+    Each repetition gets a fresh empty cache dir; warm, edit and hook reuse the one
+    the cold run (measured or not) just filled.
     """
     rows = {m: Row(target.name, "mlaudit", m, jobs, []) for m in modes}
     out.extend(rows.values())
+    dependent = [m for m in NEEDS_CACHE if m in rows]
+    root = Path(target.path)
+    rel = edit_target(root) if {"edit", "hook"} & set(rows) else None
     for r in range(1, repeat + 1):
-        cache = Path(tempfile.mkdtemp(prefix="cache-", dir=ctx.scratch))
+        cache = Path(tempfile.mkdtemp(prefix="cache-", dir=ctx.scratch)).resolve()
         try:
             for mode in MODES:
                 wanted = mode in rows
-                if not wanted and not (mode == "cold" and "warm" in rows):
-                    continue  # cold is still needed (unmeasured) to prime warm
-                cmd = mlaudit_cmd(exe, target.path, jobs, mode, cache)
-                sample = measure(cmd, ctx.timeout, OK_EXIT["mlaudit"], ctx.scratch)
+                if not wanted and not (mode == "cold" and dependent):
+                    continue  # cold is still needed (unmeasured) to prime the cache
+                if mode in ("edit", "hook") and rel is None:
+                    record(rows[mode], not_run("no Python file to edit"), r, repeat)
+                    continue
+                cmd = mlaudit_cmd(exe, target.path, jobs, mode, cache, rel or "")
+                nonce = f"{mode}-{jobs}-{r}-{time.time_ns()}"
+                change: contextlib.AbstractContextManager[None] = (
+                    edited(root, rel, nonce)
+                    if rel and mode in ("edit", "hook")
+                    else contextlib.nullcontext()
+                )
+                with change:
+                    cwd = target.path if mode == "hook" else None
+                    sample = measure(cmd, ctx.timeout, OK_EXIT["mlaudit"], ctx.scratch, cwd)
                 if wanted:
                     rows[mode].command = cmd
                     record(rows[mode], sample, r, repeat)
-                if mode == "cold" and sample.status != "ok" and "warm" in rows:
-                    record(rows["warm"], not_run("cold run failed"), r, repeat)
+                if mode == "cold" and sample.status != "ok" and dependent:
+                    for other in dependent:
+                        record(rows[other], not_run("cold run failed"), r, repeat)
                     break
         finally:
             shutil.rmtree(cache, ignore_errors=True)
@@ -753,8 +831,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--modes",
         type=choice_list(MODES),
-        default=["cold", "warm"],
-        help="cold (fresh --cache-dir), warm (cache filled by cold), nocache",
+        default=["cold", "warm", "edit", "hook"],
+        help="cold (fresh --cache-dir), warm (cache filled by cold), edit (warm after one "
+        "Python file changed), hook (the pre-commit hook's scan of that file), nocache",
     )
     p.add_argument(
         "--repeat",
