@@ -32,10 +32,14 @@ class Demand:
         self.queue: deque[Place] = deque()
         self.seen: set[tuple[str, str]] = set()
         self.waiting: dict[str, list[Place]] = {}  # light module -> places that reached it
-        for info in project.modules():
+        self.restart = False  # a base class was in a light module: walk again once parsed
+        self._start()
+
+    def _start(self) -> None:
+        for info in self.project.modules():
             if info.facts.depth == "full":
                 self.queue.append((info.path, "", 0))
-        for route in project.routes:
+        for route in self.project.routes:
             self.queue.append((route.handler_path, route.handler_qualname, 0))
 
     def run(self, light: set[str]) -> set[str]:
@@ -70,7 +74,14 @@ class Demand:
                 if module is not None and module in light:
                     wanted.add(module)
                     self.waiting.setdefault(module, []).append((path, scope, depth))
-        return wanted
+        # A method looked up through a base class whose module is light (``TitanicModel``
+        # inherits ``fit`` from ``LudwigTemplate``) could not be found: parse that module.
+        # Which places needed it is not recorded, so the walk starts over once it is parsed.
+        bases = symbols.light_bases & light
+        symbols.light_bases.clear()
+        if bases - wanted:
+            self.restart = True
+        return wanted | bases
 
     def parsed(self, files: dict[str, FileFacts], paths: set[str]) -> None:
         """Take in the full facts of ``paths`` and resume the places waiting for them."""
@@ -84,3 +95,7 @@ class Demand:
             for place in self.waiting.pop(path, []):
                 self.seen.discard(place[:2])
                 self.queue.append(place)
+        if self.restart:
+            self.restart = False
+            self.seen.clear()
+            self._start()

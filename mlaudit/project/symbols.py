@@ -169,6 +169,9 @@ class SymbolTable:
         self.by_path = modules
         self._resolved: dict[tuple[str, str, str, bool], Target | None] = {}
         self._states: dict[str, tuple[str, Assign]] | None = None
+        # Light (text-only) modules that hold a base class some method lookup needed: their
+        # classes are unknown until they are parsed (see mlaudit.project.demand).
+        self.light_bases: set[str] = set()
         self._modules: dict[tuple[str, str | None], str | None] = {}
         self.by_name: dict[str, list[str]] = {}
         for path, info in sorted(modules.items()):
@@ -279,11 +282,18 @@ class SymbolTable:
             return None
         for base in classdef.bases:
             base_target = self.resolve_dotted(base, path, depth + 1)
+            if base_target is None:
+                self._note_light_base(base, path)
             if base_target is not None and base_target.kind == "class" and base_target.path:
                 found = self.resolve_method(base_target.path, base_target.name, method, depth + 1)
                 if found is not None:
                     return found
         return None
+
+    def _note_light_base(self, base: str, near: str) -> None:
+        split = self.split_module(base.replace("()", ""), near)
+        if split is not None and self.by_path[split[0]].facts.depth == "light":
+            self.light_bases.add(split[0])
 
     def resolve_dotted(self, dotted: str, near: str, depth: int = 0) -> Target | None:
         """A fully qualified dotted name: a project symbol when a project module defines it."""
