@@ -125,3 +125,155 @@ def test_triage_triggers() -> None:
 )
 def test_triage_spells_patterns_through_the_files_imports(source: str, full: bool) -> None:
     assert default_triage().needs_full_pass("pkg/m.py", source, is_test=False) is full
+
+
+def test_feature_function_definitions_count_outside_classes_and_functions_only() -> None:
+    triage = default_triage()
+    method = "class Pipeline:\n    def encode_prompt(self, text):\n        return text\n"
+    nested = "def run():\n    def preprocess(x):\n        return x\n    return preprocess\n"
+    assert not triage.needs_full_pass("pkg/pipe.py", method, False)
+    assert not triage.needs_full_pass("pkg/run.py", nested, False)
+    assert triage.needs_full_pass("pkg/f.py", "def build_features(df):\n    return df\n", False)
+    guarded = (
+        "import sys\nif sys.version_info >= (3, 9):\n    def preprocess(x):\n        return x\n"
+    )
+    assert triage.needs_full_pass("pkg/g.py", guarded, False)
+    # ML107's evaluation hooks are methods: any depth counts
+    hook = "class M:\n    def validation_step(self, batch):\n        return batch\n"
+    assert triage.needs_full_pass("pkg/m.py", hook, False)
+
+
+def test_reach_only_vocabularies_keep_the_report(make_repo: Callable[..., Path]) -> None:
+    """A method named like feature code and a frame built in a helper: neither file is
+    parsed up front, and the report is the one of a full pass."""
+    root = make_repo(
+        {
+            "app.py": """
+                import joblib
+                from flask import Flask, request
+
+                from batching import to_batch
+
+                app = Flask(__name__)
+                model = joblib.load("model.joblib")
+
+
+                @app.route("/v1/predict", methods=["POST"])
+                def predict():
+                    payload = request.get_json()
+                    return {"y": model.predict(to_batch(payload)).tolist()}
+            """,
+            "batching.py": """
+                import numpy as np
+
+
+                def to_batch(payload):
+                    return np.array(payload)
+            """,
+            "features/__init__.py": "",
+            "text.py": """
+                import sys
+
+
+                class Encoder:
+                    def encode_prompt(self, text):
+                        return text.lower()
+
+
+                if sys.version_info >= (3, 9):
+                    def preprocess(text):
+                        return text.strip()
+            """,
+            "train.py": """
+                from sklearn.linear_model import LogisticRegression
+
+
+                def main():
+                    LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+
+
+                if __name__ == "__main__":
+                    main()
+            """,
+            "tests/test_app.py": """
+                from app import app
+
+
+                def test_predict():
+                    assert app is not None
+            """,
+        }
+    )
+    triage = default_triage()
+    assert not triage.needs_full_pass("batching.py", (root / "batching.py").read_text(), False)
+    triaged = run_cli("scan", root, "-f", "json", "--no-cache")
+    full = run_cli("scan", root, "-f", "json", "--no-cache", env={"MLAUDIT_FULL_PASS": "1"})
+    assert triaged.stdout == full.stdout
+    report = triaged.json()
+    ml309 = next(c for c in report["checks"] if c["code"] == "ML309")
+    assert [(f["path"], f["line"]) for f in ml309["findings"]] == [("batching.py", 5)]
+    ml604 = next(c for c in report["checks"] if c["code"] == "ML604")
+    # the guarded module-level function is feature code; the method is not
+    assert ml604["reason"] == "none of the 1 feature function(s) is imported by a test"
+    places = [(e["path"], e["line"], e["message"]) for e in ml604["evidence"]]
+    assert any(p[:2] == ("text.py", 10) and "preprocess" in p[2] for p in places), places
+
+
+def test_method_inherited_from_a_class_in_a_light_module_is_followed(
+    make_repo: Callable[..., Path],
+) -> None:
+    """``fit`` lives on a base class in a file with nothing a check looks for: the walk
+    from the entry point needs that file parsed to find the method and what it calls."""
+    root = make_repo(
+        {
+            "train.py": """
+                from sklearn.model_selection import train_test_split
+
+                from model import ProjectModel
+
+
+                def main(df):
+                    train, valid = train_test_split(df, random_state=0)
+                    ProjectModel().fit(train, valid)
+
+
+                if __name__ == "__main__":
+                    main(None)
+            """,
+            "model.py": """
+                from titanic import TitanicModel
+
+
+                class ProjectModel:
+                    def __init__(self):
+                        self.inner = TitanicModel()
+
+                    def fit(self, train, valid):
+                        self.inner.fit(train, valid)
+            """,
+            "titanic.py": """
+                from template import Template
+
+
+                class TitanicModel(Template):
+                    def generate(self):
+                        return {"epochs": 3}
+            """,
+            "template.py": """
+                from ludwig.api import LudwigModel
+
+
+                class Template:
+                    def fit(self, train, valid):
+                        self.model = LudwigModel(self.generate())
+                        self.model.train(training_set=train, validation_set=valid)
+            """,
+        }
+    )
+    triage = default_triage()
+    assert not triage.needs_full_pass("template.py", (root / "template.py").read_text(), False)
+    triaged = run_cli("scan", root, "-f", "json", "--no-cache")
+    full = run_cli("scan", root, "-f", "json", "--no-cache", env={"MLAUDIT_FULL_PASS": "1"})
+    assert triaged.stdout == full.stdout
+    ml107 = next(c for c in triaged.json()["checks"] if c["code"] == "ML107")
+    assert ("template.py", 7) in [(e["path"], e["line"]) for e in ml107["evidence"]], ml107

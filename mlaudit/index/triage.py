@@ -13,6 +13,7 @@ use to prove triage loses nothing.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import re
@@ -46,6 +47,7 @@ REACH_ONLY: frozenset[tuple[str, str]] = frozenset(
         ("ML306", "validators"),
         ("ML306", "validating-decorators"),
         ("ML309", "field-validators"),
+        ("ML309", "frame-calls"),
         ("ML310", "offload-calls"),
         ("ML305", "signal-calls"),
     }
@@ -276,17 +278,21 @@ class Triage:
         definitions: Iterable[str] = (),
         module_names: Iterable[str] = (),
         identifier_words: Iterable[str] = (),
+        module_definitions: Iterable[str] = (),
     ) -> None:
         # Words whose names are facts (ML109's `baseline_mse`, `production_model`).
         self._identifier_words = tuple(w.lower() for w in identifier_words)
-        # Files defining functions some check inventories (ML604 feature functions), and
-        # modules named like feature code, get the full pass: their functions are the facts.
-        words = [re.escape(d).replace(r"\*", r"\w*") for d in definitions]
-        self._definitions = (
-            re.compile(
-                r"^[ \t]*(?:async[ \t]+)?def[ \t]+(?:" + "|".join(words) + r")[ \t]*\(", re.M
-            )
-            if words
+        # Files defining functions some check inventories get the full pass, and modules
+        # named like feature code: their functions are the facts. ``definitions`` count at
+        # any depth (ML107's ``validation_step`` methods); ``module_definitions`` only
+        # outside classes and functions (ML604 looks at module-level feature functions, so a
+        # pipeline class's ``encode_prompt`` method is no reason to parse its file).
+        self._definitions = _def_regex(definitions, r"^[ \t]*")
+        self._module_definitions = _def_regex(module_definitions, r"^")
+        self._indented_definitions = _def_regex(module_definitions, r"^[ \t]+")
+        self._module_names_rx = (
+            re.compile("|".join(fnmatch.translate(n) for n in module_definitions))
+            if module_definitions
             else None
         )
         self._module_names = tuple(module_names)
@@ -333,6 +339,8 @@ class Triage:
                 return True
         if self._definitions is not None and self._definitions.search(text):
             return True
+        if self._module_definitions is not None and self._module_definitions.search(text):
+            return True
         if self._module_names:
             parts = path.removesuffix(".py").split("/")
             if any(fnmatch.fnmatchcase(p, n) for p in parts for n in self._module_names):
@@ -353,6 +361,31 @@ class Triage:
                 text, bindings_by_root
             ):
                 return True
+        # An indented definition of a feature-function name is a method (no reason) or a
+        # module-level function under an ``if``/``try`` (a reason): Python's own parser,
+        # far cheaper than libcst, tells them apart.
+        if self._indented_definitions is not None and self._indented_definitions.search(text):
+            return self._module_level_definition(text)
+        return False
+
+    def _module_level_definition(self, text: str) -> bool:
+        """Whether a function outside every class and function has a feature-function name
+        (what the extractor records with a dot-free qualname). Unparsable text: yes, so
+        the full pass reports the error."""
+        assert self._module_names_rx is not None
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return True
+        pending: list[ast.AST] = [tree]
+        while pending:
+            node = pending.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    if self._module_names_rx.match(child.name):
+                        return True
+                elif not isinstance(child, (ast.ClassDef, ast.Lambda, ast.expr)):
+                    pending.append(child)  # if/try/with/for bodies at module level
         return False
 
 
@@ -372,9 +405,20 @@ def default_triage() -> Triage:
     return Triage(
         vocabularies,
         metrics,
-        (*(features.vocab("feature-function-names") if features else ()), *eval_methods),
+        eval_methods,
         features.vocab("feature-modules") if features else (),
         catalog["ML109"].vocab("text-words") if "ML109" in catalog else (),
+        features.vocab("feature-function-names") if features else (),
+    )
+
+
+def _def_regex(names: Iterable[str], indent: str) -> re.Pattern[str] | None:
+    """``def NAME(`` for names given as ``*`` patterns, after ``indent``."""
+    words = [re.escape(d).replace(r"\*", r"\w*") for d in names]
+    if not words:
+        return None
+    return re.compile(
+        indent + r"(?:async[ \t]+)?def[ \t]+(?:" + "|".join(words) + r")[ \t]*\(", re.M
     )
 
 
