@@ -200,11 +200,10 @@ def _add_explicit_files(workspace: Workspace, paths: list[str]) -> None:
 
 
 def restrict_to_paths(results: list[CheckResult], paths: list[str]) -> list[CheckResult]:
-    """Keep the code-level checks, with only the findings under ``paths``."""
+    """The code-level checks (the only ones a file-restricted scan runs), with only the
+    findings under ``paths``."""
     kept: list[CheckResult] = []
     for result in results:
-        if result.rule.scope != "code":
-            continue
         if result.verdict in ("n/a", "ignored"):
             kept.append(result)
             continue

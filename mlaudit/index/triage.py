@@ -290,7 +290,7 @@ class Triage:
         self._definitions = _def_regex(definitions, r"^[ \t]*")
         self._module_definitions = _def_regex(module_definitions, r"^")
         self._indented_definitions = _def_regex(module_definitions, r"^[ \t]+")
-        self._module_names_rx = (
+        self._feature_name = (
             re.compile("|".join(fnmatch.translate(n) for n in module_definitions))
             if module_definitions
             else None
@@ -372,7 +372,7 @@ class Triage:
         """Whether a function outside every class and function has a feature-function name
         (what the extractor records with a dot-free qualname). Unparsable text: yes, so
         the full pass reports the error."""
-        assert self._module_names_rx is not None
+        assert self._feature_name is not None
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -382,9 +382,9 @@ class Triage:
             node = pending.pop()
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    if self._module_names_rx.match(child.name):
+                    if self._feature_name.match(child.name):
                         return True
-                elif not isinstance(child, (ast.ClassDef, ast.Lambda, ast.expr)):
+                elif not isinstance(child, (ast.ClassDef, ast.expr)):
                     pending.append(child)  # if/try/with/for bodies at module level
         return False
 
