@@ -601,6 +601,34 @@ def test_file_over_the_time_budget_is_ml901_serial_and_in_the_pool(
     assert [f["line"] for f in found["requirements.txt"]] == [2]
 
 
+def test_budget_interrupt_lost_inside_the_ast_parse_is_still_over_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Regression (a CI flake): an interrupt that lands while CPython builds the ast objects
+    # of the guard parse can come out as "SystemError: AST constructor recursion depth
+    # mismatch", without the interrupt attached. This parse waits for the real timer and
+    # then fails the way CPython does.
+    import time
+    from types import SimpleNamespace
+
+    from mlaudit.index import extract
+
+    def parse_losing_the_interrupt(data: bytes) -> object:
+        try:
+            while True:
+                time.sleep(0.001)
+        except BaseException:
+            pass  # the interrupt is lost: not even the new error's context
+        raise SystemError("AST constructor recursion depth mismatch (before=135, after=153)")
+
+    extract.preload_parsers()  # as the scan does: imports are not part of a file's budget
+    # Only the extractor's parse: pytest parses with ast too.
+    monkeypatch.setattr(extract, "ast", SimpleNamespace(parse=parse_losing_the_interrupt))
+    monkeypatch.setenv("MLAUDIT_FILE_TIMEOUT", "0.02")
+    facts = extract.extract_bytes("slow.py", "python", b"import os\n", "full")
+    assert [e.message for e in facts.errors] == [f"{extract.OVER_BUDGET} the 0.02-second budget"]
+
+
 def test_time_budget_restores_the_previous_timer_and_handler() -> None:
     import signal
 

@@ -6,6 +6,7 @@ single odd file never stops a scan.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import signal
@@ -69,7 +70,16 @@ def time_budget() -> float:
     return max(value, 0.0)
 
 
+class _Alarm:
+    """Whether the armed timer has fired: an interrupt inside CPython's ast construction
+    comes out as a SystemError ("AST constructor recursion depth mismatch") that does not
+    carry the _OverBudget, so the flag is what tells an interrupted parse."""
+
+    fired = False
+
+
 def _on_alarm(signum: int, frame: object) -> None:
+    _Alarm.fired = True
     raise _OverBudget
 
 
@@ -93,12 +103,14 @@ def _budget(seconds: float) -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGALRM, _on_alarm)
+    _Alarm.fired = False
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        _Alarm.fired = False
 
 
 def extract_bytes(path: str, kind: str, data: bytes, mode: str = "full") -> FileFacts:
@@ -180,7 +192,10 @@ def _extract_bytes(path: str, kind: str, data: bytes, mode: str) -> FileFacts:
 
 def _interrupted_by_budget(exc: BaseException) -> bool:
     """Whether the timer's interrupt caused ``exc``: Python wraps an exception raised while
-    a class body is being set up (a lazily imported module, say) in a RuntimeError."""
+    a class body is being set up (a lazily imported module, say) in a RuntimeError, and
+    CPython's ast construction turns it into a SystemError (see _Alarm)."""
+    if _Alarm.fired:
+        return True
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -339,7 +354,7 @@ def _python(facts: FileFacts, data: bytes) -> None:
 
     from mlaudit.index.python import extract, parse_python
 
-    too_deep = _too_deep_for_libcst(data)
+    tree, too_deep = _cpython_parse(data)
     if too_deep is not None:
         facts.errors.append(too_deep)
         return
@@ -354,27 +369,35 @@ def _python(facts: FileFacts, data: bytes) -> None:
         reason = exc.msg if isinstance(exc, SyntaxError) else str(exc)
         facts.errors.append(ParseError(f"cannot decode as Python source: {reason}"))
         return
-    facts.python = extract(module, facts.path)
+    facts.python = extract(module, facts.path, tree, data)
 
 
-def _too_deep_for_libcst(data: bytes) -> ParseError | None:
-    """libcst's native parser overflows its stack (the process dies) on nesting deeper than
-    CPython accepts: thousands of unary operators, lambdas, brackets. CPython's compiler
+def _cpython_parse(data: bytes) -> tuple[ast.Module | None, ParseError | None]:
+    """CPython's parse of the file: the guard of the libcst parse, and the tree positions
+    are read from (positions.py); None when CPython rejects the file (newer syntax, say).
+
+    libcst's native parser overflows its stack (the process dies) on nesting deeper than
+    CPython accepts: thousands of unary operators, lambdas, brackets. CPython's parser
     refuses those first, cheaply and safely, so its verdict guards the libcst parse."""
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(data, "<mlaudit>", "exec", dont_inherit=True)
-    except (RecursionError, MemoryError):
-        return ParseError("not parsed: nesting too deep for the parser")
+            return ast.parse(data), None
+    except (RecursionError, MemoryError, SystemError) as exc:
+        if _interrupted_by_budget(exc):
+            raise _OverBudget from exc
+        if isinstance(exc, SystemError):
+            raise
+        return None, ParseError("not parsed: nesting too deep for the parser")
     except SyntaxError as error:
         if "too many nested parentheses" in (error.msg or ""):
-            return ParseError(f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1)
+            message = f"syntax error: {error.msg}"
+            return None, ParseError(message, error.lineno or 1, error.offset or 1)
     except (ValueError, OverflowError):
         pass
-    return None
+    return None, None
 
 
 def _syntax_error(data: bytes, exc: Exception) -> ParseError:

@@ -9,6 +9,7 @@ facts (see positions.py).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import re
@@ -289,6 +290,7 @@ class _Extractor:
             self.walk(node)
 
     def visit_import(self, node: cst.Import) -> None:
+        self.positions.imports.append(node)
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
@@ -304,6 +306,7 @@ class _Extractor:
             self.positions.start(node, _setter(fact, "line"))
 
     def visit_import_from(self, node: cst.ImportFrom) -> None:
+        self.positions.imports.append(node)
         level = len(node.relative)
         base = self.dotted(node.module) if node.module is not None else ""
         base = base or ""
@@ -334,6 +337,7 @@ class _Extractor:
         result = []
         for deco in nodes:
             expr = deco.decorator
+            self.positions.decorators.append(expr)
             called = isinstance(expr, cst.Call)
             target = expr.func if isinstance(expr, cst.Call) else expr
             fact = Decorator(self.qualified(target) or "<expr>", 0, called)
@@ -397,6 +401,7 @@ class _Extractor:
         return result
 
     def visit_function(self, node: cst.FunctionDef) -> None:
+        self.positions.functions.append(node)
         name = node.name.value
         qualname = ".".join([*self.scope, name])
         fact = Function(
@@ -446,6 +451,7 @@ class _Extractor:
         self.scope.pop()
 
     def visit_class(self, node: cst.ClassDef) -> None:
+        self.positions.classes.append(node)
         name = node.name.value
         qualname = ".".join([*self.scope, name])
         fact = ClassDef(qualname=qualname, line=0, end_line=0)
@@ -463,6 +469,7 @@ class _Extractor:
         self.scope.pop()
 
     def visit_call(self, node: cst.Call) -> None:
+        self.positions.calls.append(node)
         name = self.qualified(node.func) or "<expr>"
         fact = Call(name=name, line=0, col=0, end_line=0, scope=self.scope_name)
         written = _LEADING_NAME.match(self.dotted(node.func) or "")
@@ -514,9 +521,11 @@ class _Extractor:
         self.walk(value)
 
     def visit_assign(self, node: cst.Assign) -> None:
+        self.positions.assigns.append(node)
         self._assign(node, self._targets([t.target for t in node.targets]), node.value)
 
     def visit_ann_assign(self, node: cst.AnnAssign) -> None:
+        self.positions.ann_assigns.append(node)
         cls = self.class_stack[-1]
         if cls is not None and isinstance(node.target, cst.Name):
             self._class_field(node, cls, node.target.value)
@@ -555,6 +564,9 @@ class _Extractor:
         self.awaiting = saved
 
     def visit_dict(self, node: cst.Dict) -> None:
+        self.positions.dict_elements.extend(
+            e for e in node.elements if isinstance(e, cst.DictElement)
+        )
         # Module level too: a Streamlit script's top level is its request handler.
         if self.functions or not self.class_stack[-1]:
             for element in node.elements:
@@ -576,6 +588,8 @@ class _Extractor:
             self.walk(child)
 
     def visit_reference(self, node: cst.Name | cst.Attribute) -> None:
+        if isinstance(node, cst.Attribute):
+            self.positions.attributes.append(node)
         text = self.dotted(node)
         if text is not None and self.functions and "model" in text.lower():
             refs = self.functions[-1].model_refs
@@ -594,6 +608,7 @@ class _Extractor:
             self.walk(node.value)  # calls and subscripts inside the chain are facts too
 
     def visit_assert(self, node: cst.Assert) -> None:
+        self.positions.asserts.append(node)
         test = node.test
         if isinstance(test, cst.Comparison):
             # A chained comparison (``0.5 < auc <= 1.0``) is one assertion per adjacent pair.
@@ -636,6 +651,7 @@ class _Extractor:
             self.functions[-1].globals.extend(n.name.value for n in node.names)
 
     def visit_if(self, node: cst.If) -> None:
+        self.positions.ifs.append(node)
         if _is_main_test(node.test) and not self.scope:
             self.facts.has_main = True
             self.positions.start(node.test, _setter(self.facts, "main_line"))
@@ -762,9 +778,12 @@ def parse_python(source: bytes | str) -> cst.Module:
     return cst.parse_module(source)
 
 
-def extract(module: cst.Module, path: str) -> PyFacts:
-    """Walk ``module`` once and return its facts with positions filled in."""
+def extract(
+    module: cst.Module, path: str, tree: ast.Module | None = None, data: bytes = b""
+) -> PyFacts:
+    """Walk ``module`` once and return its facts with positions filled in: from ``tree``,
+    CPython's parse of the same ``data``, when given (see positions.py)."""
     extractor = _Extractor(module, path, is_package=path.endswith("__init__.py"))
     extractor.walk(module)
-    extractor.positions.resolve(module)
+    extractor.positions.resolve(module, tree, data)
     return extractor.facts
