@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from mlaudit.index import ast_positions
 from mlaudit.index.extract import _cpython_parse
 from mlaudit.index.facts import PyFacts
+from mlaudit.index.positions import PositionRequests
 from mlaudit.index.python import _Extractor, extract
 from tests.conftest import check_of, scan_json, write_tree
 
@@ -132,15 +133,21 @@ AWKWARD = textwrap.dedent(
 ).encode("utf-8")
 
 
+def _requests(data: bytes) -> tuple[cst.Module, PositionRequests]:
+    """The libcst module of ``data`` and the position requests its extraction makes."""
+    module = cst.parse_module(data)
+    probe = _Extractor(module, "m.py", is_package=False)
+    probe.walk(module)
+    return module, probe.positions
+
+
 def _both_ways(data: bytes) -> tuple[PyFacts, PyFacts, bool]:
     """Facts with positions from the ast, from code generation, and whether the ast's
     positions were taken (no fallback)."""
     tree, error = _cpython_parse(data)
     assert error is None
-    module = cst.parse_module(data)
-    probe = _Extractor(module, "m.py", is_package=False)
-    probe.walk(module)
-    fast = tree is not None and ast_positions.answers(probe.positions, module, tree, data)
+    module, requests = _requests(data)
+    fast = tree is not None and ast_positions.answers(requests, module, tree, data)
     return extract(module, "m.py", tree, data), extract(module, "m.py"), fast is not None
 
 
@@ -188,11 +195,9 @@ def test_trees_that_do_not_line_up_fall_back() -> None:
     # An ast of other code (one call fewer): the counts disagree, so no ast position is used.
     data = b"import os\nx = os.path.join('a', 'b')\ny = f(g(1))\n"
     other, _ = _cpython_parse(b"import os\nx = os.path.join('a', 'b')\ny = f(1)\n")
-    module = cst.parse_module(data)
-    probe = _Extractor(module, "m.py", is_package=False)
-    probe.walk(module)
+    module, requests = _requests(data)
     assert other is not None
-    assert ast_positions.answers(probe.positions, module, other, data) is None
+    assert ast_positions.answers(requests, module, other, data) is None
     assert extract(module, "m.py", other, data) == extract(module, "m.py")
 
 
@@ -200,11 +205,9 @@ def test_swapped_names_are_caught_by_the_pair_check() -> None:
     # Same shape, other names: counts agree, the name check refuses the pairing.
     data = b"a = first(1)\nb = second(2)\n"
     swapped, _ = _cpython_parse(b"a = second(1)\nb = first(2)\n")
-    module = cst.parse_module(data)
-    probe = _Extractor(module, "m.py", is_package=False)
-    probe.walk(module)
+    module, requests = _requests(data)
     assert swapped is not None
-    assert ast_positions.answers(probe.positions, module, swapped, data) is None
+    assert ast_positions.answers(requests, module, swapped, data) is None
 
 
 # -- generated programs -----------------------------------------------------------------------

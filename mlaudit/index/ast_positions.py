@@ -228,9 +228,10 @@ class _Resolver:
         self.requests = requests
         self.module = module
         self.data = data
+        self.ascii = data.isascii()  # then ast's byte columns are character columns
         self.lines: list[str] | None = None  # the source's lines, decoded when needed
         self.out: list[tuple[Setter, int, int]] = []
-        self.pending = len(requests.starts) + len(requests.ends)
+        self.answered: set[tuple[str, int]] = set()  # ("start" | "end", id of the node)
 
     def run(self, mirror: _Mirror) -> list[tuple[Setter, int, int]]:
         seen = self.requests
@@ -245,7 +246,7 @@ class _Resolver:
         self.pairs(seen.ann_assigns, mirror.ann_assigns, self.statement)
         self.pairs(seen.asserts, mirror.asserts, self.statement)
         self.pairs(seen.ifs, mirror.ifs, self.if_test)
-        if self.pending:
+        if len(self.answered) != len(self.requests.starts) + len(self.requests.ends):
             raise Mismatch("a request for a node of a kind this module does not match")
         return self.out
 
@@ -265,13 +266,13 @@ class _Resolver:
     def start(self, node: cst.CSTNode, line: int, col: int) -> None:
         setters = self.requests.starts.get(id(node))
         if setters:
-            self.pending -= 1
+            self.answered.add(("start", id(node)))
             self.out.extend((setter, line, col) for setter in setters)
 
     def end(self, node: cst.CSTNode, line: int) -> None:
         setters = self.requests.ends.get(id(node))
         if setters:
-            self.pending -= 1
+            self.answered.add(("end", id(node)))
             self.out.extend((setter, line, 0) for setter in setters)
 
     def call(self, node: cst.Call, twin: ast.Call) -> None:
@@ -359,7 +360,7 @@ class _Resolver:
 
     def column(self, line: int, offset: int) -> int:
         """libcst's 1-based column in characters of an ast column in UTF-8 bytes."""
-        if self.data.isascii():
+        if self.ascii:
             return offset + 1
         return len(self.source_lines()[line - 1].encode("utf-8")[:offset].decode("utf-8")) + 1
 

@@ -385,11 +385,9 @@ def _cpython_parse(data: bytes) -> tuple[ast.Module | None, ParseError | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ast.parse(data), None
-    except (RecursionError, MemoryError, SystemError) as exc:
+    except (RecursionError, MemoryError) as exc:
         if _interrupted_by_budget(exc):
             raise _OverBudget from exc
-        if isinstance(exc, SystemError):
-            raise
         return None, ParseError("not parsed: nesting too deep for the parser")
     except SyntaxError as error:
         if "too many nested parentheses" in (error.msg or ""):
