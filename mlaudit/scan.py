@@ -11,6 +11,7 @@ from mlaudit import __version__
 from mlaudit.baseline import apply_baseline, apply_diff, load_baseline
 from mlaudit.catalog import load_catalog
 from mlaudit.checks import load_checks, not_applicable
+from mlaudit.collector import fewer_collections
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
 from mlaudit.index.build import PROCESS_DIED, IndexBuilder, default_jobs, open_cache
@@ -51,6 +52,11 @@ class ScanOptions:
 
 def run_scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     """Audit the repository at ``root``."""
+    with fewer_collections():
+        return _scan(root, config, options)
+
+
+def _scan(root: Path, config: Config, options: ScanOptions) -> ScanResult:
     catalog = load_catalog()
     rules = select_rules(catalog, config, options.select, options.ignore)
     workspace = discover(root, config.exclude)
