@@ -366,3 +366,41 @@ def test_extracting_any_content_reports_problems_without_internal_errors(
         for error in facts.errors:
             assert not error.message.startswith("internal error"), (kind, text, error)
             assert error.line >= 1 and error.col >= 1
+
+
+# -- string literal values ----------------------------------------------------------------------
+STRING_BODIES = st.text(
+    alphabet=st.sampled_from(
+        ["a", " ", "'", '"', "\\", "\n", "\r", "\t", "é", "\U0001d518", "{", "N"]
+    ),
+    max_size=12,
+)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["", "r", "R", "u", "U", "b", "rb", "Br", "f"]),
+    st.sampled_from(["'", '"', "'''", '"""']),
+    STRING_BODIES,
+)
+def test_string_token_values_agree_with_python(prefix: str, quote: str, body: str) -> None:
+    """The quick path for escape-free tokens gives what ``ast.literal_eval`` gives."""
+    import ast
+
+    import libcst
+
+    from mlaudit.index.python import string_token_value
+
+    token = f"{prefix}{quote}{body}{quote}"
+    try:
+        node = libcst.parse_expression(token)
+    except Exception:
+        assume(False)
+        raise
+    assume(isinstance(node, libcst.SimpleString) and node.value == token)
+    try:
+        value = ast.literal_eval(token)
+        expected = value if isinstance(value, str) else None
+    except Exception:
+        expected = None
+    assert string_token_value(token) == expected

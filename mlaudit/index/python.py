@@ -94,15 +94,30 @@ def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 def _string_value(node: cst.CSTNode) -> str | None:
     if isinstance(node, cst.SimpleString):
-        try:
-            value = node.evaluated_value
-        except Exception:
-            return None
-        return value if isinstance(value, str) else None
+        return string_token_value(node.value)
     if isinstance(node, cst.ConcatenatedString):
         left, right = _string_value(node.left), _string_value(node.right)
         return left + right if left is not None and right is not None else None
     return None
+
+
+def string_token_value(token: str) -> str | None:
+    """The value of a string literal token (None for bytes and bad tokens). Most tokens
+    have no escapes: their value is the text between the quotes, which is much cheaper to
+    take than ``ast.literal_eval``'s compile. Escapes and carriage returns (which Python
+    reads as newlines) go through Python's own evaluation."""
+    quote = token[-1:]
+    prefix = token[: len(token) - len(token.lstrip("rRuUbBfF"))]
+    if prefix.lower() in ("", "r", "u") and "\\" not in token and "\r" not in token:
+        body = token[len(prefix) :]
+        width = 3 if len(body) >= 6 and body.startswith(quote * 3) else 1
+        if quote in ("'", '"') and len(body) >= 2 * width and body[0] == quote:
+            return body[width:-width]
+    try:
+        value = ast.literal_eval(token)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
 
 
 _LEADING_NAME = re.compile(r"[^.(\[]+")
