@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import libcst as cst
@@ -790,7 +791,32 @@ _HANDLERS: dict[type, Any] = {
 
 def parse_python(source: bytes | str) -> cst.Module:
     """Parse with libcst; raises libcst.ParserSyntaxError (or RecursionError) on bad input."""
-    return cst.parse_module(source)
+    with _parser_nodes_trusted():
+        return cst.parse_module(source)
+
+
+def _skip_validation(_node: cst.CSTNode) -> None:
+    return None
+
+
+@contextmanager
+def _parser_nodes_trusted() -> Iterator[None]:
+    """Build the parser's nodes without libcst's per-node validation, about a tenth of a
+    parse. Validation guards trees assembled by hand (codemods); the parser's nodes come
+    from source text it has just accepted (libcst's own comment on ``__post_init__``
+    suggests skipping it when parsing). Only when ``__post_init__`` does nothing but
+    validate; restored afterwards, so nodes built by anyone else are still checked."""
+    base = cst.CSTNode
+    validating = base.__dict__.get("__post_init__")
+    code = getattr(validating, "__code__", None)
+    if code is None or code.co_names != ("_validate",):
+        yield
+        return
+    setattr(base, "__post_init__", _skip_validation)  # noqa: B010 - a class attribute, on purpose
+    try:
+        yield
+    finally:
+        setattr(base, "__post_init__", validating)  # noqa: B010
 
 
 def extract(
