@@ -143,6 +143,34 @@ def test_explicit_config_file(make_repo, tmp_path: Path):
     assert codes(report) == ["ML102"]
 
 
+def _main_with_exit_hook(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the console entry point in a process that registered an atexit handler."""
+    program = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "from mlaudit.cli import main\n"
+        f"sys.argv = ['mlaudit', *{list(args)!r}]\n"
+        "main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=300
+    )
+
+
+def test_the_fast_exit_keeps_exit_codes_output_and_atexit_handlers(copy_fixture):
+    """main() skips the interpreter's teardown; what a caller sees must not change."""
+    repo = str(copy_fixture("training-bad"))
+    failed = _main_with_exit_hook("scan", repo, "-f", "json", "--no-cache", "--fail-under", "99")
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["score"] < 99  # the whole report was flushed
+    assert "atexit ran" in failed.stderr
+    passed = _main_with_exit_hook("scan", repo, "--no-cache", "--exit-zero")
+    assert passed.returncode == 0 and "atexit ran" in passed.stderr
+    usage = _main_with_exit_hook("scan", "--no-such-option")
+    assert usage.returncode == 2 and "No such option" in usage.stderr
+    assert "atexit ran" in usage.stderr
+
+
 # -- selection -----------------------------------------------------------------------------
 def test_select_by_prefix(copy_fixture):
     report = scan_json(copy_fixture("training-bad"), "--select", "ML1")
