@@ -3,6 +3,7 @@ validation back in force for everyone else afterwards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import libcst as cst
@@ -13,7 +14,9 @@ from mlaudit.index.python import parse_python
 SOURCE = Path(__file__).resolve().parents[1] / "mlaudit" / "index" / "python.py"
 
 
-def _validations_during(parse: object, data: bytes, monkeypatch: pytest.MonkeyPatch) -> int:
+def _validations_during(
+    parse: Callable[[bytes], cst.Module], data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> int:
     calls = 0
     original = cst.Name._validate
 
@@ -23,7 +26,7 @@ def _validations_during(parse: object, data: bytes, monkeypatch: pytest.MonkeyPa
         original(node)
 
     monkeypatch.setattr(cst.Name, "_validate", counting)
-    parse(data)  # type: ignore[operator]
+    parse(data)
     monkeypatch.undo()
     return calls
 

@@ -191,23 +191,25 @@ def test_unmodelled_source_falls_back_to_code_generation(variant: str) -> None:
     assert from_ast == generated
 
 
-def test_trees_that_do_not_line_up_fall_back() -> None:
-    # An ast of other code (one call fewer): the counts disagree, so no ast position is used.
-    data = b"import os\nx = os.path.join('a', 'b')\ny = f(g(1))\n"
-    other, _ = _cpython_parse(b"import os\nx = os.path.join('a', 'b')\ny = f(1)\n")
+@pytest.mark.parametrize(
+    ("data", "other"),
+    [
+        # An ast of other code (one call fewer): the counts disagree.
+        (
+            b"import os\nx = os.path.join('a', 'b')\ny = f(g(1))\n",
+            b"import os\nx = os.path.join('a', 'b')\ny = f(1)\n",
+        ),
+        # Same shape, other names: the counts agree, the pair check refuses the pairing.
+        (b"a = first(1)\nb = second(2)\n", b"a = second(1)\nb = first(2)\n"),
+    ],
+    ids=["one call fewer", "swapped names"],
+)
+def test_trees_that_do_not_line_up_fall_back(data: bytes, other: bytes) -> None:
+    tree, _ = _cpython_parse(other)
     module, requests = _requests(data)
-    assert other is not None
-    assert ast_positions.answers(requests, module, other, data) is None
-    assert extract(module, "m.py", other, data) == extract(module, "m.py")
-
-
-def test_swapped_names_are_caught_by_the_pair_check() -> None:
-    # Same shape, other names: counts agree, the name check refuses the pairing.
-    data = b"a = first(1)\nb = second(2)\n"
-    swapped, _ = _cpython_parse(b"a = second(1)\nb = first(2)\n")
-    module, requests = _requests(data)
-    assert swapped is not None
-    assert ast_positions.answers(requests, module, swapped, data) is None
+    assert tree is not None
+    assert ast_positions.answers(requests, module, tree, data) is None
+    assert extract(module, "m.py", tree, data) == extract(module, "m.py")
 
 
 # -- generated programs -----------------------------------------------------------------------
