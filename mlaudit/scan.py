@@ -11,6 +11,7 @@ from mlaudit import __version__
 from mlaudit.baseline import apply_baseline, apply_diff, load_baseline
 from mlaudit.catalog import load_catalog
 from mlaudit.checks import load_checks, not_applicable
+from mlaudit.checks.tool import PARSE_ERROR_RULE
 from mlaudit.collector import fewer_collections
 from mlaudit.config import Config
 from mlaudit.fingerprints import SourceLines, fingerprint_findings
@@ -243,6 +244,8 @@ def _notebook_locations(
         evidence.extend(result.evidence)
         if result.anchor is not None:
             evidence.append(result.anchor)
+        if result.rule.code == PARSE_ERROR_RULE:
+            continue  # read errors are located in the .ipynb text already (extract.py)
         for finding in result.findings:
             where = mapped(finding.path, finding.line)
             if where is None:

@@ -195,3 +195,14 @@ def test_warm_cache_gives_the_same_report(make_repo, tmp_path):
     assert cold.stdout == warm.stdout
     full = run_cli(*args, env={"MLAUDIT_FULL_PASS": "1"})
     assert full.stdout == cold.stdout
+
+
+def test_a_broken_cell_before_a_long_one_keeps_its_ipynb_line(make_repo):
+    """A read error is located in the .ipynb text already: it is not mapped again as if it
+    were a line of the joined cells (which once sent it to another cell's line)."""
+    long_cell = ("code", lines("".join(f"x{i} = {i}\n" for i in range(60))))
+    nb = notebook(("code", ["def broken(:\n", "    pass\n"]), long_cell)
+    repo = make_repo({"long.ipynb": nb})
+    ((path, line, message),) = ml901(scan_json(repo))
+    assert path == "long.ipynb" and "cell 0" in message and "syntax error" in message
+    assert line == ipynb_line(repo / "long.ipynb", "def broken(:")

@@ -7,8 +7,12 @@ from mlaudit.checks import check
 from mlaudit.project import Project
 from mlaudit.results import Evidence, Finding, Outcome
 
+# Its findings are the index's read errors, located in the file's own text (for a notebook,
+# the .ipynb line), not in the joined code of notebook cells that other findings use.
+PARSE_ERROR_RULE = "ML901"
 
-@check("ML901")
+
+@check(PARSE_ERROR_RULE)
 def parse_error(project: Project, rule: Rule) -> Outcome:
     """Every file the index could not read, with the parser's message."""
     findings = [
