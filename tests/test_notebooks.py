@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlaudit.index.notebook import neutralise, notebook_code
+from mlaudit.index.notebook import neutralise, neutralise_lines, notebook_code
 from tests.conftest import check_of, run_cli, scan_json
 
 
@@ -70,6 +70,36 @@ def test_neutralise_keeps_indentation_and_code():
     assert neutralise("df.describe?") == "pass"
     assert neutralise("x = 100 % 7") == "x = 100 % 7"
     assert neutralise("print('!')") == "print('!')"
+
+
+def test_a_shell_escape_goes_on_after_a_backslash():
+    cell = [
+        "!python prep.py --in a \\",
+        "        --out b \\",
+        "        --n 3",
+        "    x = 1",
+        "y = 2",
+    ]
+    assert neutralise_lines(cell) == ["pass", "", "", "    x = 1", "y = 2"]
+    # Python's own continuation lines are code, and stay.
+    assert neutralise_lines(["z = 1 + \\", "    2"]) == ["z = 1 + \\", "    2"]
+
+
+def test_a_continued_shell_escape_is_no_syntax_error(make_repo):
+    cell = lines(
+        "!python prep.py --data_dir data \\\n"
+        "                --split train\n"
+        "import numpy as np\n"
+        "from sklearn.linear_model import Ridge\n"
+        "X = np.random.rand(5, 2)\n"
+        "Ridge().fit(X, X[:, 0])\n"
+    )
+    report = scan_json(make_repo({"prep.ipynb": notebook(("code", cell))}))
+    assert ml901(report) == []
+    ml102 = check_of(report, "ML102")
+    assert [(f["path"], f["cell"], f["cell_line"]) for f in ml102["findings"]] == [
+        ("prep.ipynb", 0, 5)  # np.random.rand(), on the fifth line of the cell
+    ]
 
 
 def test_notebook_code_aligns_lines_with_the_ipynb_text():

@@ -21,7 +21,7 @@ from mlaudit.workspace import SourceFile, is_test_path
 
 # Bump when any extractor changes what it records: cached facts of older versions are
 # then ignored.
-FACTS_VERSION = "22"
+FACTS_VERSION = "23"
 
 MAX_BYTES = 2 * 1024 * 1024  # larger files are reported, not parsed
 # Notebooks carry their outputs (plots as base64): the code is a small part of the bytes.

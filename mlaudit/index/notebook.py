@@ -150,6 +150,24 @@ def neutralise(line: str) -> str:
     return match.group("indent") + "pass"
 
 
+def neutralise_lines(lines: list[str]) -> list[str]:
+    """``neutralise`` over a cell's lines. A magic or shell escape ending in a backslash
+    goes on in the next line (IPython joins them): the lines it continues into become
+    blank, so the line count stays."""
+    result: list[str] = []
+    in_magic = False  # the previous line was (part of) a magic and ended in a backslash
+    for line in lines:
+        if in_magic:
+            result.append("")
+        else:
+            cleaned = neutralise(line)
+            result.append(cleaned)
+            if cleaned == line:
+                continue
+        in_magic = line.rstrip("\r").endswith("\\")
+    return result
+
+
 @dataclass
 class NotebookCode:
     """The Python text of a notebook's code cells and where each line came from."""
@@ -236,7 +254,7 @@ def notebook_code(text: str) -> NotebookCode:
             ipynb_lines.append(line)
             ipynb_cols.append(col + 1 + len(escaped) - 2)
             position += len(part) + 1
-        cleaned = [neutralise(part) for part in cell_lines]
+        cleaned = neutralise_lines(cell_lines)
         if cleaned and cleaned[0].lstrip().startswith("%%"):
             cleaned = [""] * len(cleaned)  # a cell magic: the body is not Python
         error = _compiles("\n".join(cleaned) + "\n") if cleaned else None
@@ -275,7 +293,7 @@ def triage_text(text: str) -> str:
         if isinstance(source, list):
             source = "".join(s for s in source if isinstance(s, str))
         if isinstance(source, str):
-            parts.extend(neutralise(line) for line in source.split("\n"))
+            parts.extend(neutralise_lines(source.split("\n")))
     return "\n".join(parts) + "\n"
 
 
